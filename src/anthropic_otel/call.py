@@ -1,0 +1,231 @@
+"""One API call while it runs (`Call`) and the record it leaves when it ends (`CallRecord`).
+
+The hooks feed a `Call` what they see: each HTTP attempt, each retry, the response or each stream event, the error.
+When the call ends, however it ends, `finish` runs exactly once: it freezes a `CallRecord` and hands it to the sinks
+(the span here; metrics and the log record build on the same record). Every method is guarded: a fault in the
+telemetry is logged at debug level and never reaches the application.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from opentelemetry.trace import Span
+
+from . import content, extract, sdk_compat, spans
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One HTTP attempt of a call."""
+
+    status_code: int | None
+    error_type: str | None
+    retried: bool = False
+    delay: float | None = None
+
+
+@dataclass(frozen=True)
+class CallRecord:
+    """Everything known about a finished call: what every sink reads."""
+
+    provider: str
+    server_address: str | None
+    server_port: int | None
+    request: extract.RequestFields
+    response: extract.ResponseFields
+    attempts: tuple[Attempt, ...]
+    start_ns: int
+    end_ns: int
+    request_id: str | None = None
+    status_code: int | None = None
+    time_to_first_chunk: float | None = None
+    error_type: str | None = None
+    error: BaseException | None = None
+    content: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def resend_count(self) -> int:
+        return max(len(self.attempts) - 1, 0)
+
+    @property
+    def duration(self) -> float:
+        return (self.end_ns - self.start_ns) / 1e9
+
+
+class Call:
+    """The state of one API call, fed by the hooks, finished once."""
+
+    def __init__(
+        self,
+        telemetry: spans.SpanSink,
+        client: Any,
+        options: Any,
+        *,
+        stream: bool,
+        capture_content: bool,
+    ) -> None:
+        self.start_ns = time.time_ns()
+        self.sink = telemetry
+        self.provider = sdk_compat.provider_name(client)
+        base_url = getattr(client, "base_url", None)
+        self.server_address: str | None = getattr(base_url, "host", None) or None
+        port = getattr(base_url, "port", None)
+        scheme = getattr(base_url, "scheme", "https")
+        self.server_port: int | None = port or (80 if scheme == "http" else 443) if self.server_address else None
+        body = getattr(options, "json_data", None)
+        self.request = extract.request_fields(body, stream=stream)
+        self.capture_content = capture_content or bool(getattr(getattr(client, "_otel", None), "records_content", 0))
+        self.content: dict[str, str] = content.input_attributes(body) if self.capture_content else {}
+        self.response = extract.ResponseFields()
+        self.response_content: object = None
+        self.attempts: list[Attempt] = []
+        self.last_headers: Any = None
+        self.ttfc: float | None = None
+        self.stream_state: extract.StreamState | None = None
+        self.streamed_content: content.StreamedContent | None = None
+        self.span: Span | None = None
+        self.native: spans.NativeSpan | None = None
+        self.native_expected = False
+        self.native_offered = False
+        """Whether the SDK's `start_api_call_span` ran for this call (whatever it returned)."""
+        self.collecting = True
+        """Whether HTTP attempts belong to this call: until it returns to the application."""
+        self._once = [True]
+        self.record: CallRecord | None = None
+
+    # --- attempts and retries -------------------------------------------------------------------------------
+
+    def attempt_answered(self, response: Any) -> None:
+        """An HTTP attempt got a response (of any status). Never raises."""
+        try:
+            status = int(response.status_code)
+            error_type = None
+            if status >= 400:
+                error_type = sdk_compat.status_error_type(status, sdk_compat.read_body(response))
+            self.attempts.append(Attempt(status, error_type))
+            self.last_headers = response.headers
+            if len(self.attempts) == 1:
+                self.sink.first_attempt(self, response.request)
+        except Exception:
+            log.debug("Could not record an HTTP attempt", exc_info=True)
+
+    def attempt_failed(self, error: BaseException) -> None:
+        """An HTTP attempt raised (connection error, timeout). Never raises."""
+        try:
+            if isinstance(error, Exception):
+                self.attempts.append(Attempt(None, sdk_compat.error_type(error)))
+        except Exception:
+            log.debug("Could not record a failed HTTP attempt", exc_info=True)
+
+    def retrying(self, delay: object) -> None:
+        """The SDK will send the request again after `delay` seconds. Never raises."""
+        try:
+            if not self.attempts:
+                return
+            seconds = extract.as_float(delay)
+            last = self.attempts[-1]
+            self.attempts[-1] = Attempt(last.status_code, last.error_type, retried=True, delay=seconds)
+            self.sink.retry_event(self, len(self.attempts), self.attempts[-1])
+        except Exception:
+            log.debug("Could not record a retry", exc_info=True)
+
+    # --- the response ---------------------------------------------------------------------------------------
+
+    def returned(self, result: Any) -> None:
+        """The SDK returned `result`, which is not a stream. Never raises; finishes the call."""
+        try:
+            raw_classes = sdk_compat.raw_response_classes()
+            if raw_classes and isinstance(result, raw_classes):
+                http_response = getattr(result, "http_response", None)
+                fields = extract.json_message_fields(sdk_compat.read_body(http_response))
+                if fields is not None:
+                    self.response = fields
+            elif extract.get(result, "usage") is not None or extract.get(result, "type") == "message":
+                self.response = extract.message_fields(result)
+                self.response_content = extract.get(result, "content")
+        except Exception:
+            log.debug("Could not read the response of a call", exc_info=True)
+        self.finish()
+
+    def stream_event(self, event: object) -> None:
+        """The application read `event` from the call's stream. Never raises."""
+        try:
+            if self.stream_state is None:
+                self.stream_state = extract.StreamState()
+                if self.capture_content:
+                    self.streamed_content = content.StreamedContent()
+            state = self.stream_state
+            had_chunk = state.first_chunk
+            kind = state.apply(event)
+            if state.first_chunk and not had_chunk:
+                self.ttfc = (time.time_ns() - self.start_ns) / 1e9
+            self.response = state.fields
+            if self.streamed_content is not None:
+                self.streamed_content.apply(event, kind)
+            if kind == "message_stop":
+                self.finish()
+        except Exception:
+            log.debug("Could not record a stream event", exc_info=True)
+
+    def stream_ended(self, how: str, error: BaseException | None = None) -> None:
+        """The stream was read to its end (`read`), closed or dropped (`closed`), or failed. Never raises."""
+        if error is not None:
+            self.fail(error)
+            return
+        if how == "read" and self.stream_state is not None and not self.stream_state.stopped:
+            # The server cut the stream short without an error: the application sees none, the span does.
+            self.finish(error_type="api_error")
+            return
+        self.finish()
+
+    def fail(self, error: BaseException) -> None:
+        """The call raised `error`. Cancellation (`BaseException` that is no `Exception`) is no error."""
+        error_type = sdk_compat.error_type(error) if isinstance(error, Exception) else None
+        if error_type is not None and self.attempts and self.attempts[-1].status_code is not None:
+            # The final attempt's body was read to raise the error: its type is now certain.
+            last = self.attempts[-1]
+            self.attempts[-1] = Attempt(last.status_code, error_type, last.retried, last.delay)
+        self.finish(error_type=error_type, error=error if isinstance(error, Exception) else None)
+
+    # --- the end --------------------------------------------------------------------------------------------
+
+    def finish(self, *, error_type: str | None = None, error: BaseException | None = None) -> None:
+        """Freezes the record and hands it to the sinks, the first time only. Never raises."""
+        try:
+            self._once.pop()  # Atomic: of two threads that finish at once, one gets IndexError.
+        except IndexError:
+            return
+        self.collecting = False
+        try:
+            if self.capture_content:
+                output = self.response_content
+                if self.streamed_content is not None:
+                    output = self.streamed_content.blocks
+                self.content.update(content.output_attributes(output, self.response.stop_reason))
+            last = self.attempts[-1] if self.attempts else None
+            self.record = CallRecord(
+                provider=self.provider,
+                server_address=self.server_address,
+                server_port=self.server_port,
+                request=self.request,
+                response=self.response,
+                attempts=tuple(self.attempts),
+                start_ns=self.start_ns,
+                end_ns=time.time_ns(),
+                request_id=extract.header(self.last_headers, "request-id"),
+                status_code=last.status_code if last else None,
+                time_to_first_chunk=self.ttfc,
+                error_type=error_type,
+                error=error,
+                content=self.content,
+            )
+        except Exception:
+            log.debug("Could not make the record of a call", exc_info=True)
+            return
+        self.sink.finish(self, self.record)

@@ -1,0 +1,100 @@
+"""The options of `instrument()`, each also settable by an `ANTHROPIC_OTEL_*` environment variable.
+
+Options are declared in one table (`OPTIONS`) with their variable, parser and default, so that the README, the
+parser and the error messages cannot drift apart. A bad value is refused when `instrument()` runs, with an error
+that names the option, the value and what is accepted: a typo must not silently turn telemetry off.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+TRUE = frozenset({"true", "1", "yes", "on"})
+FALSE = frozenset({"false", "0", "no", "off"})
+
+CONTENT_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
+"""The GenAI instrumentations' common switch for recording prompts and completions."""
+
+
+class ConfigError(ValueError):
+    """A bad option of `instrument()` or a bad `ANTHROPIC_OTEL_*` variable."""
+
+
+def parse_bool(value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in TRUE | FALSE:
+        return value.strip().lower() in TRUE
+    raise ValueError("true or false (also 1/0, yes/no, on/off)")
+
+
+@dataclass(frozen=True)
+class Option:
+    name: str
+    env: str
+    parse: Callable[[object], Any]
+    default: Any
+    doc: str
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option(
+        "capture_content",
+        "ANTHROPIC_OTEL_CAPTURE_CONTENT",
+        parse_bool,
+        False,
+        f"Record prompts and completions on spans (also on when {CONTENT_ENV}=true).",
+    ),
+)
+"""Every option, in the order the README lists them."""
+
+OBJECT_OPTIONS = frozenset({"tracer_provider", "meter_provider", "logger_provider"})
+"""Options that take objects rather than values, passed through as they are."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    capture_content: bool = False
+    tracer_provider: Any = None
+    meter_provider: Any = None
+    logger_provider: Any = None
+
+
+def resolve(options: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> Settings:
+    """The settings from `instrument()`'s keyword options over the environment over the defaults.
+
+    Raises `ConfigError` naming the option and the accepted values for a bad value or an unknown option.
+    """
+    environ = os.environ if environ is None else environ
+    known = {option.name for option in OPTIONS} | OBJECT_OPTIONS
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise ConfigError(
+            f"anthropic_otel.instrument() got unknown option(s) {', '.join(unknown)}; "
+            f"the options are: {', '.join(sorted(known))}"
+        )
+    values: dict[str, Any] = {name: options.get(name) for name in OBJECT_OPTIONS}
+    for option in OPTIONS:
+        if option.name in options and options[option.name] is not None:
+            source, raw = f"option {option.name}=", options[option.name]
+        elif option.env in environ:
+            source, raw = f"environment variable {option.env}=", environ[option.env]
+        else:
+            values[option.name] = option.default
+            continue
+        try:
+            values[option.name] = option.parse(raw)
+        except (ValueError, TypeError) as err:
+            raise ConfigError(f"anthropic_otel: bad value for {source}{raw!r}: expected {err}") from None
+    if not values["capture_content"] and CONTENT_ENV in environ:
+        try:
+            values["capture_content"] = parse_bool(environ[CONTENT_ENV])
+        except ValueError as err:
+            raise ConfigError(
+                f"anthropic_otel: bad value for environment variable {CONTENT_ENV}={environ[CONTENT_ENV]!r}: "
+                f"expected {err}"
+            ) from None
+    return Settings(**values)

@@ -1,0 +1,201 @@
+"""Pure extractors: request bodies, responses and stream events in, plain fields out.
+
+Everything here reads models and decoded JSON alike, checks the type of every value it takes (a body this
+version does not know yields nothing rather than something wrong), and touches no telemetry API, so it can be
+tested without a network or a tracer.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+
+def get(data: object, name: str) -> object:
+    """`data[name]` for a mapping, `data.name` for a model, else `None`."""
+    if isinstance(data, Mapping):
+        return data.get(name)
+    return getattr(data, name, None)
+
+
+def dig(data: object, *path: str) -> object:
+    for name in path:
+        data = get(data, name)
+        if data is None:
+            return None
+    return data
+
+
+def as_int(value: object) -> int | None:
+    # A bool is an int too, and never a token count.
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def as_float(value: object) -> float | None:
+    if isinstance(value, bool):
+        return None
+    return float(value) if isinstance(value, (int, float)) else None
+
+
+def as_str(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def as_str_list(value: object) -> list[str] | None:
+    if isinstance(value, (list, tuple)) and all(isinstance(item, str) for item in value):
+        return list(value)
+    return None
+
+
+@dataclass(frozen=True)
+class RequestFields:
+    """What the span reads off a `messages.create` request body. `None` where the request does not set it."""
+
+    model: str | None = None
+    max_tokens: int | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    top_k: int | None = None
+    stop_sequences: list[str] | None = None
+    stream: bool = False
+
+
+def request_fields(body: object, *, stream: bool = False) -> RequestFields:
+    """The fields of a request `body`; values the SDK has not filled in (`NOT_GIVEN`, `omit`) are left out."""
+    return RequestFields(
+        model=as_str(get(body, "model")),
+        max_tokens=as_int(get(body, "max_tokens")),
+        temperature=as_float(get(body, "temperature")),
+        top_p=as_float(get(body, "top_p")),
+        top_k=as_int(get(body, "top_k")),
+        stop_sequences=as_str_list(get(body, "stop_sequences")),
+        stream=stream or get(body, "stream") is True,
+    )
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Token counts as the API reports them. `input` is the uncached input only, as in the API's `usage`."""
+
+    input: int | None = None
+    output: int | None = None
+    cache_read: int | None = None
+    cache_write: int | None = None
+    cache_write_5m: int | None = None
+    cache_write_1h: int | None = None
+
+    @property
+    def total_input(self) -> int | None:
+        """Input, cache reads and cache writes: what `gen_ai.usage.input_tokens` means for Anthropic."""
+        if self.input is None:
+            return None
+        return self.input + (self.cache_read or 0) + (self.cache_write or 0)
+
+
+def usage_of(usage: object) -> Usage:
+    """A `Usage` from the API's `usage` object (model or dict); missing or mistyped fields stay `None`."""
+    return Usage(
+        input=as_int(get(usage, "input_tokens")),
+        output=as_int(get(usage, "output_tokens")),
+        cache_read=as_int(get(usage, "cache_read_input_tokens")),
+        cache_write=as_int(get(usage, "cache_creation_input_tokens")),
+        cache_write_5m=as_int(dig(usage, "cache_creation", "ephemeral_5m_input_tokens")),
+        cache_write_1h=as_int(dig(usage, "cache_creation", "ephemeral_1h_input_tokens")),
+    )
+
+
+def merge_usage(earlier: Usage, later: Usage) -> Usage:
+    """`later` over `earlier`, field by field: the API's usage counts are cumulative, never increments."""
+    updates = {name: value for name, value in vars(later).items() if value is not None}
+    return replace(earlier, **updates)
+
+
+@dataclass(frozen=True)
+class ResponseFields:
+    """What a call's response says about itself."""
+
+    id: str | None = None
+    model: str | None = None
+    stop_reason: str | None = None
+    service_tier: str | None = None
+    usage: Usage = field(default_factory=Usage)
+
+
+def message_fields(message: object) -> ResponseFields:
+    """The fields of a complete Message, as a model or as decoded JSON."""
+    usage = get(message, "usage")
+    return ResponseFields(
+        id=as_str(get(message, "id")),
+        model=as_str(get(message, "model")),
+        stop_reason=as_str(get(message, "stop_reason")),
+        service_tier=as_str(get(usage, "service_tier")),
+        usage=usage_of(usage),
+    )
+
+
+def json_message_fields(body: bytes | None) -> ResponseFields | None:
+    """The fields of a Message body that the application reads raw (`with_raw_response`); `None` if it is not one."""
+    if not body:
+        return None
+    try:
+        decoded = json.loads(body)
+    except ValueError:
+        return None
+    return message_fields(decoded) if isinstance(decoded, dict) and decoded.get("type") == "message" else None
+
+
+@dataclass
+class StreamState:
+    """Accumulates what the events of a streamed Message say, as they go by.
+
+    `message_start` gives the id, model and input usage; its `output_tokens` is a placeholder, so output is
+    known only from `message_delta`, whose counts are cumulative and replace what came before. A stream
+    abandoned before `message_delta` therefore records no output count at all.
+    """
+
+    fields: ResponseFields = field(default_factory=ResponseFields)
+    first_chunk: bool = False
+    """Whether a content delta has arrived: its arrival is the time to the first chunk."""
+    stopped: bool = False
+    """Whether `message_stop` arrived: the Message is complete."""
+
+    def apply(self, event: object) -> str | None:
+        """Takes in one event and returns its type."""
+        kind = as_str(get(event, "type"))
+        if kind == "message_start":
+            message = get(event, "message")
+            started = message_fields(message)
+            # Only the input side of message_start's usage is real.
+            self.fields = replace(started, stop_reason=None, usage=replace(started.usage, output=None))
+        elif kind == "content_block_delta":
+            self.first_chunk = True
+        elif kind == "message_delta":
+            delta = get(event, "delta")
+            stop_reason = as_str(get(delta, "stop_reason"))
+            usage = merge_usage(self.fields.usage, usage_of(get(event, "usage")))
+            self.fields = replace(self.fields, stop_reason=stop_reason or self.fields.stop_reason, usage=usage)
+        elif kind == "message_stop":
+            self.stopped = True
+        return kind
+
+
+def finish_reasons(stop_reason: str | None) -> list[str] | None:
+    """`gen_ai.response.finish_reasons`: the API's stop reason, as the list the conventions ask for."""
+    return None if stop_reason is None else [stop_reason]
+
+
+def header(headers: object, name: str) -> str | None:
+    """A response header, or `None`. `headers` is an httpx `Headers` (case-insensitive) or `None`."""
+    if headers is None:
+        return None
+    try:
+        value = headers.get(name)  # type: ignore[attr-defined]
+    except Exception:
+        return None
+    return value if isinstance(value, str) and value else None
+
+
+def first_of(values: Sequence[Any]) -> Any:
+    return next((value for value in values if value is not None), None)

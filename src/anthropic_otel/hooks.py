@@ -1,0 +1,148 @@
+"""The wrapt wrappers: thin, each hands what it sees to the current `Call`.
+
+- `SyncAPIClient.request` / `AsyncAPIClient.request`: the API call. Every `messages` method funnels through it
+  (`create`, `stream()`, `parse`, beta, raw and streaming responses, Bedrock, Vertex), so one hook sees them all,
+  including on clients made before `instrument()`.
+- `Client.send` / `AsyncClient.send` of the SDK's HTTP library: each HTTP attempt and its outcome.
+- `BaseClient._calculate_retry_timeout`: the SDK decided to retry, and how long it will wait.
+- `anthropic._base_client.start_api_call_span` (1.14+): the SDK's own span, adopted instead of starting a second.
+
+The current call travels in a context variable, so threads and asyncio tasks keep their calls apart.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+from typing import Any
+
+from opentelemetry.instrumentation.utils import is_instrumentation_enabled
+
+from . import sdk_compat
+from .call import Call
+from .spans import SpanSink
+from .streams import AsyncCallStream, CallStream
+
+log = logging.getLogger(__name__)
+
+CURRENT: contextvars.ContextVar[Call | None] = contextvars.ContextVar("anthropic_otel_call", default=None)
+
+
+class Hooks:
+    """The wrappers, bound to the sink and the settings of one `instrument()`."""
+
+    def __init__(self, sink: SpanSink, *, capture_content: bool) -> None:
+        self.sink = sink
+        self.capture_content = capture_content
+
+    def begin(self, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call | None:
+        """A `Call` for a `messages` request, with its span started unless the SDK will start one. Never raises."""
+        try:
+            if not is_instrumentation_enabled():
+                return None
+            options = sdk_compat.request_options(args, kwargs)
+            if not sdk_compat.is_messages_request(options):
+                return None
+            call = Call(
+                self.sink, instance, options, stream=bool(kwargs.get("stream")), capture_content=self.capture_content
+            )
+            call.native_expected = sdk_compat.native_span_expected(instance)
+            if not call.native_expected:
+                self.sink.start(call)
+            return call
+        except Exception:
+            log.debug("Could not begin recording an API call", exc_info=True)
+            return None
+
+    def ending(self, call: Call, result: Any) -> Any:
+        """What to give the application for `result`: streams are wrapped, anything else finishes the call."""
+        try:
+            stream_cls, async_stream_cls = sdk_compat.stream_classes()
+            if isinstance(result, stream_cls):
+                return CallStream(result, call)
+            if isinstance(result, async_stream_cls):
+                return AsyncCallStream(result, call)
+        except Exception:
+            log.debug("Could not wrap the stream of an API call", exc_info=True)
+        call.returned(result)
+        return result
+
+    def request(self, wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        call = self.begin(instance, args, kwargs)
+        if call is None:
+            return wrapped(*args, **kwargs)
+        token = CURRENT.set(call)
+        try:
+            with self.sink.use(call):
+                result = wrapped(*args, **kwargs)
+        except BaseException as err:
+            call.fail(err)
+            raise
+        finally:
+            call.collecting = False
+            CURRENT.reset(token)
+        return self.ending(call, result)
+
+    async def request_async(self, wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        call = self.begin(instance, args, kwargs)
+        if call is None:
+            return await wrapped(*args, **kwargs)
+        token = CURRENT.set(call)
+        try:
+            with self.sink.use(call):
+                result = await wrapped(*args, **kwargs)
+        except BaseException as err:
+            call.fail(err)
+            raise
+        finally:
+            call.collecting = False
+            CURRENT.reset(token)
+        return self.ending(call, result)
+
+    def send(self, wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        call = CURRENT.get()
+        if call is None or not call.collecting:
+            return wrapped(*args, **kwargs)
+        self.before_attempt(call)
+        try:
+            response = wrapped(*args, **kwargs)
+        except BaseException as err:
+            call.attempt_failed(err)
+            raise
+        call.attempt_answered(response)
+        return response
+
+    async def send_async(self, wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        call = CURRENT.get()
+        if call is None or not call.collecting:
+            return await wrapped(*args, **kwargs)
+        self.before_attempt(call)
+        try:
+            response = await wrapped(*args, **kwargs)
+        except BaseException as err:
+            call.attempt_failed(err)
+            raise
+        call.attempt_answered(response)
+        return response
+
+    def before_attempt(self, call: Call) -> None:
+        """Starts the plugin's span after all if the SDK was expected to start one and did not (an endpoint that
+        its version does not trace), dated from the start of the call."""
+        if call.span is None and call.native_expected and not call.native_offered and not call.attempts:
+            self.sink.start(call)
+
+    def retry_timeout(self, wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        delay = wrapped(*args, **kwargs)
+        call = CURRENT.get()
+        if call is not None and call.collecting:
+            call.retrying(delay)
+        return delay
+
+    def native_span(self, wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        span = wrapped(*args, **kwargs)
+        call = CURRENT.get()
+        if call is not None:
+            call.native_offered = True
+        if call is None or call.span is not None or not call.collecting:
+            return span
+        return self.sink.adopt(call, span)

@@ -1,0 +1,64 @@
+"""`AnthropicInstrumentor`: installs and removes the hooks (see `hooks.py`).
+
+Registered under the entry-point group `opentelemetry_instrumentor` as `anthropic_otel`, so that
+`opentelemetry-instrument python app.py` instruments an application without a code change.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Collection
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
+from opentelemetry.instrumentation.utils import unwrap
+from wrapt import wrap_function_wrapper
+
+from . import config, sdk_compat
+from .hooks import Hooks
+from .spans import SpanSink
+from .version import __version__
+
+log = logging.getLogger(__name__)
+
+SCOPE = "anthropic_otel"
+
+
+def targets(hooks: Hooks) -> list[tuple[Any, str, Any]]:
+    """(module or class, attribute, wrapper) for every hook this SDK generation needs."""
+    base = sdk_compat.base_client()
+    http = sdk_compat.http_module()
+    found: list[tuple[Any, str, Any]] = [
+        (base.SyncAPIClient, "request", hooks.request),
+        (base.AsyncAPIClient, "request", hooks.request_async),
+        (base.BaseClient, "_calculate_retry_timeout", hooks.retry_timeout),
+        (http.Client, "send", hooks.send),
+        (http.AsyncClient, "send", hooks.send_async),
+    ]
+    if sdk_compat.has_native_spans():
+        found.append((base, "start_api_call_span", hooks.native_span))
+    return found
+
+
+class AnthropicInstrumentor(BaseInstrumentor):  # type: ignore[misc]
+    """Instruments the Anthropic SDK. `instrument(**options)` takes the options of `anthropic_otel.config`."""
+
+    _wrapped: list[tuple[Any, str]]
+
+    def instrumentation_dependencies(self) -> Collection[str]:
+        return ("anthropic >= 0.42",)
+
+    def _instrument(self, **kwargs: Any) -> None:
+        settings = config.resolve(kwargs)
+        tracer = trace.get_tracer(SCOPE, __version__, tracer_provider=settings.tracer_provider)
+        hooks = Hooks(SpanSink(tracer), capture_content=settings.capture_content)
+        self._wrapped = []
+        for owner, name, wrapper in targets(hooks):
+            wrap_function_wrapper(owner, name, wrapper)
+            self._wrapped.append((owner, name))
+
+    def _uninstrument(self, **kwargs: Any) -> None:
+        for owner, name in reversed(getattr(self, "_wrapped", [])):
+            unwrap(owner, name)
+        self._wrapped = []

@@ -1,0 +1,222 @@
+"""The span sink: exactly one CLIENT span per API call, on every SDK generation.
+
+- anthropic 1.14 and newer start their own span (`anthropic.messages.create`, scope `com.anthropic.sdk.python`).
+  The plugin then starts none: it wraps the SDK's span in a `NativeSpan` that holds back the SDK's `end()` until the
+  call's record is written into it, because for a plain call the SDK ends its span before the response reaches
+  the application.
+- Older SDKs, and clients with native tracing off: the plugin starts the span itself, with the same name, kind and
+  attribute names, so one query serves every version.
+
+Attributes are declared in tables (`START_ATTRIBUTES`, `END_ATTRIBUTES`) of name -> reader.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import wrapt
+from opentelemetry import trace
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
+from opentelemetry.util.types import AttributeValue
+
+from . import extract
+
+if TYPE_CHECKING:
+    from .call import Attempt, Call, CallRecord
+
+log = logging.getLogger(__name__)
+
+SPAN_NAME = "anthropic.messages.create"
+RETRY_EVENT = "anthropic.retry"
+
+START_ATTRIBUTES: tuple[tuple[str, Callable[[Call], AttributeValue | None]], ...] = (
+    ("gen_ai.operation.name", lambda call: "chat"),
+    ("gen_ai.provider.name", lambda call: call.provider),
+    ("gen_ai.request.model", lambda call: call.request.model),
+    ("gen_ai.request.max_tokens", lambda call: call.request.max_tokens),
+    ("gen_ai.request.temperature", lambda call: call.request.temperature),
+    ("gen_ai.request.top_p", lambda call: call.request.top_p),
+    ("gen_ai.request.top_k", lambda call: call.request.top_k),
+    ("gen_ai.request.stop_sequences", lambda call: call.request.stop_sequences),
+    ("gen_ai.request.stream", lambda call: True if call.request.stream else None),
+    ("server.address", lambda call: call.server_address),
+    ("server.port", lambda call: call.server_port),
+    ("http.request.method", lambda call: "POST"),
+    ("http.route", lambda call: "/v1/messages"),
+)
+"""What the span starts with (so that a sampler sees it), read off the request."""
+
+END_ATTRIBUTES: tuple[tuple[str, Callable[[CallRecord], AttributeValue | None]], ...] = (
+    ("gen_ai.response.id", lambda r: r.response.id),
+    ("gen_ai.response.model", lambda r: r.response.model),
+    ("gen_ai.response.finish_reasons", lambda r: extract.finish_reasons(r.response.stop_reason)),
+    ("anthropic.message.stop_reason", lambda r: r.response.stop_reason),
+    ("gen_ai.usage.input_tokens", lambda r: r.response.usage.total_input),
+    ("gen_ai.usage.output_tokens", lambda r: r.response.usage.output),
+    ("gen_ai.usage.cache_read.input_tokens", lambda r: r.response.usage.cache_read),
+    ("gen_ai.usage.cache_write.input_tokens", lambda r: r.response.usage.cache_write),
+    ("anthropic.usage.cache_creation.ephemeral_5m_input_tokens", lambda r: r.response.usage.cache_write_5m),
+    ("anthropic.usage.cache_creation.ephemeral_1h_input_tokens", lambda r: r.response.usage.cache_write_1h),
+    ("anthropic.response.service_tier", lambda r: r.response.service_tier),
+    ("anthropic.request.id", lambda r: r.request_id),
+    ("http.response.status_code", lambda r: r.status_code),
+    ("http.request.resend_count", lambda r: r.resend_count or None),
+    ("gen_ai.response.time_to_first_chunk", lambda r: r.time_to_first_chunk),
+)
+"""What the call's record gives its span when the call ends."""
+
+
+def set_table(span: Any, table: tuple[tuple[str, Callable[[Any], AttributeValue | None]], ...], source: Any) -> None:
+    for name, read in table:
+        value = read(source)
+        if value is not None:
+            span.set_attribute(name, value)
+
+
+class NativeSpan(wrapt.ObjectProxy):  # type: ignore[misc]
+    """The SDK's call span, whose `end()` waits for the call's record.
+
+    The SDK ends its span inside the call; the plugin writes the record into it first and then ends it with the
+    time the SDK asked for. If the record is already written, the SDK's `end()` goes straight through. Once the SDK
+    has ended it, the span tells the SDK it no longer records, so the SDK never ends it twice.
+    """
+
+    def __init__(self, span: Span) -> None:
+        super().__init__(span)
+        self._self_end_time: int | None = None
+        self._self_record_written = False
+
+    def is_recording(self) -> bool:
+        return self._self_end_time is None and self.__wrapped__.is_recording()
+
+    def end(self, end_time: int | None = None) -> None:
+        if self._self_end_time is not None:
+            return
+        self._self_end_time = end_time or time.time_ns()
+        if self._self_record_written:
+            self.__wrapped__.end(end_time=self._self_end_time)
+
+    def record_written(self) -> None:
+        """The call's record is in the span: end it now if the SDK already asked to."""
+        self._self_record_written = True
+        if self._self_end_time is not None:
+            self.__wrapped__.end(end_time=self._self_end_time)
+
+
+class SpanSink:
+    """Starts, fills and ends the call span. Every method is guarded: it never raises."""
+
+    def __init__(self, tracer: Tracer, finishers: list[Callable[[CallRecord, Span | None], None]] | None = None):
+        self.tracer = tracer
+        self.finishers = finishers or []
+        """Further sinks (metrics, logs) that get the record and the span, after the span has it."""
+
+    def start(self, call: Call) -> None:
+        """Starts the plugin's own span for `call` (when the SDK will start none)."""
+        try:
+            attributes: dict[str, AttributeValue] = {}
+            set_table(attributes_setter(attributes), START_ATTRIBUTES, call)
+            call.span = self.tracer.start_span(
+                SPAN_NAME, kind=SpanKind.CLIENT, attributes=attributes, start_time=call.start_ns
+            )
+        except Exception:
+            log.debug("Could not start the span of an API call", exc_info=True)
+
+    def adopt(self, call: Call, span: Span | None) -> Span | None:
+        """The SDK started `span` for `call`: returns the `NativeSpan` the SDK should use in its place."""
+        if span is None:
+            return None
+        try:
+            call.native = NativeSpan(span)
+            call.span = span
+            # The SDK's table lacks some request parameters; they belong on the span from the start.
+            set_table(span, START_ATTRIBUTES, call)
+            return call.native
+        except Exception:
+            log.debug("Could not adopt the SDK's span", exc_info=True)
+            return span
+
+    def first_attempt(self, call: Call, request: Any) -> None:
+        """Records the URL of the call's first request on the plugin's own span."""
+        if call.span is None or call.native is not None:
+            return
+        url = request.url
+        call.span.set_attribute("url.scheme", url.scheme)
+        call.span.set_attribute("url.path", url.path)
+        call.span.set_attribute("url.full", f"{url.scheme}://{url.netloc.decode('ascii')}{url.path}")
+
+    def retry_event(self, call: Call, resend_count: int, attempt: Attempt) -> None:
+        """Adds the `anthropic.retry` event: the SDK is about to send the request for the `resend_count`th time."""
+        if call.span is None:
+            return
+        attributes: dict[str, AttributeValue] = {"http.request.resend_count": resend_count}
+        if attempt.status_code is not None:
+            attributes["http.response.status_code"] = attempt.status_code
+        if attempt.error_type is not None:
+            attributes["error.type"] = attempt.error_type
+        if attempt.delay is not None:
+            attributes["anthropic.retry.delay"] = attempt.delay
+        try:
+            call.span.add_event(RETRY_EVENT, attributes)
+        except Exception:
+            log.debug("Could not add a retry event", exc_info=True)
+
+    def finish(self, call: Call, record: CallRecord) -> None:
+        """Writes `record` into the span and ends it (or lets the SDK end it), then runs the other finishers."""
+        span = call.span
+        try:
+            if span is not None:
+                set_table(span, END_ATTRIBUTES, record)
+                for name, value in record.content.items():
+                    span.set_attribute(name, value)
+                if call.native is None:
+                    # The SDK owns the status of its own span; the plugin's span follows the same rules.
+                    if record.error_type is not None:
+                        span.set_status(Status(StatusCode.ERROR))
+                        span.set_attribute("error.type", record.error_type)
+                    else:
+                        span.set_status(Status(StatusCode.OK))
+                    span.end(end_time=record.end_ns)
+        except Exception:
+            log.debug("Could not write the record of a call into its span", exc_info=True)
+        finally:
+            if call.native is not None:
+                try:
+                    call.native.record_written()
+                except Exception:
+                    log.debug("Could not end the SDK's span", exc_info=True)
+        for finisher in self.finishers:
+            try:
+                finisher(record, span)
+            except Exception:
+                log.debug("A sink could not take the record of a call", exc_info=True)
+
+    def use(self, call: Call) -> Any:
+        """A context manager that makes the plugin's own span current while the SDK runs the call."""
+        if call.span is None or call.native is not None:
+            return _NULL_CONTEXT
+        return trace.use_span(call.span, end_on_exit=False, record_exception=False, set_status_on_exception=False)
+
+
+class _NullContext:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+_NULL_CONTEXT = _NullContext()
+
+
+def attributes_setter(target: dict[str, AttributeValue]) -> Any:
+    """An object with `set_attribute` that fills `target`, so one table serves a dict and a span."""
+
+    class Setter:
+        def set_attribute(self, name: str, value: AttributeValue) -> None:
+            target[name] = value
+
+    return Setter()

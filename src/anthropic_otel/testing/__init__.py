@@ -1,0 +1,38 @@
+"""Test helpers shipped with the package: a fake Anthropic API server and recorded API interactions.
+
+Names are imported lazily (PEP 562) for two reasons: ``python -m anthropic_otel.testing.fake_api`` must not find
+the module already imported by its package (runpy would warn), and importing the package stays cheap.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .fake_api import FakeAnthropic, ReceivedRequest, Reply
+    from .recordings import Recording, cassette_dir, load_cassette
+
+__all__ = ["FakeAnthropic", "ReceivedRequest", "Recording", "Reply", "cassette_dir", "load_cassette"]
+
+_HOMES = {
+    "FakeAnthropic": ".fake_api",
+    "ReceivedRequest": ".fake_api",
+    "Reply": ".fake_api",
+    "Recording": ".recordings",
+    "cassette_dir": ".recordings",
+    "load_cassette": ".recordings",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(home, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])
