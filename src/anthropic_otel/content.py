@@ -26,7 +26,12 @@ def part(block: object) -> dict[str, Any]:
     if kind in ("thinking", "redacted_thinking"):
         return {"type": "reasoning", "content": get(block, "thinking") or ""}
     if kind in ("tool_use", "server_tool_use"):
-        return {"type": "tool_call", "id": get(block, "id"), "name": get(block, "name"), "arguments": get(block, "input")}
+        return {
+            "type": "tool_call",
+            "id": get(block, "id"),
+            "name": get(block, "name"),
+            "arguments": get(block, "input"),
+        }
     if kind == "tool_result":
         content = get(block, "content")
         response = [part(item) for item in content] if isinstance(content, list) else content
@@ -79,8 +84,16 @@ class StreamedContent:
     def apply(self, event: object, kind: str | None) -> None:
         if kind == "content_block_start":
             block = get(event, "content_block")
-            self.blocks.append({"type": get(block, "type"), "text": "", "thinking": "", "id": get(block, "id"),
-                                "name": get(block, "name"), "input": get(block, "input")})
+            self.blocks.append(
+                {
+                    "type": get(block, "type"),
+                    "text": "",
+                    "thinking": "",
+                    "id": get(block, "id"),
+                    "name": get(block, "name"),
+                    "input": get(block, "input"),
+                }
+            )
         elif kind == "content_block_delta" and self.blocks:
             delta = get(event, "delta")
             block = self.blocks[-1]

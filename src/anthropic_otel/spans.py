@@ -132,6 +132,10 @@ class SpanSink:
         try:
             call.native = NativeSpan(span)
             call.span = span
+            # One clock for the span, the duration and the time to first chunk: the span's.
+            start_time = getattr(span, "start_time", None)
+            if isinstance(start_time, int):
+                call.start_ns = start_time
             # The SDK's table lacks some request parameters; they belong on the span from the start.
             set_table(span, START_ATTRIBUTES, call)
             return call.native

@@ -1,0 +1,40 @@
+# `make test` and `make lint` bootstrap their own virtual environments: nothing needs installing first.
+PYTHON ?= python3
+# The oldest SDK runs on the oldest supported Python, to prove both ends of the range.
+PYTHON_OLDEST ?= $(shell command -v $(HOME)/.pyenv/versions/3.10.13/bin/python3 || command -v python3.10 || echo $(PYTHON))
+NEWEST_SDK := 2.13.0
+SDKS := 0.42.0 0.125.0 1.13.0 1.14.0 $(NEWEST_SDK)
+PIP_FLAGS := -q --disable-pip-version-check
+
+.PHONY: test lint format matrix clean
+
+.venv/.ok: pyproject.toml
+	rm -rf .venv && $(PYTHON) -m venv .venv
+	.venv/bin/pip install $(PIP_FLAGS) -e '.[dev]' anthropic==$(NEWEST_SDK)
+	touch $@
+
+.venvs/0.42.0/.ok: PYTHON := $(PYTHON_OLDEST)
+.venvs/%/.ok: pyproject.toml
+	rm -rf .venvs/$* && $(PYTHON) -m venv .venvs/$*
+	.venvs/$*/bin/pip install $(PIP_FLAGS) -e '.[test]' anthropic==$*
+	touch $@
+
+lint: .venv/.ok
+	.venv/bin/ruff check src tests
+	.venv/bin/ruff format --check src tests
+
+format: .venv/.ok
+	.venv/bin/ruff format src tests
+	.venv/bin/ruff check --fix src tests
+
+# The whole suite against every SDK generation, each in its own venv.
+matrix: $(SDKS:%=.venvs/%/.ok)
+	@for v in $(SDKS); do \
+		echo "== anthropic $$v ($$(.venvs/$$v/bin/python --version))"; \
+		.venvs/$$v/bin/python -m pytest -q tests || exit 1; \
+	done
+
+test: lint matrix
+
+clean:
+	rm -rf .venv .venvs

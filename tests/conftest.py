@@ -1,0 +1,130 @@
+"""Shared test bed: a real tracer provider with an in-memory exporter, the plugin instrumented once for the
+session, the fake Messages API on 127.0.0.1, and a driver that runs each scenario on the sync or the async client.
+
+The tracer provider is the global one, as in production: on anthropic 1.14+ the SDK's own span comes from it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+from collections.abc import Iterator
+from typing import Any
+
+import anthropic
+import pytest
+from opentelemetry import trace
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+import anthropic_otel
+from anthropic_otel import sdk_compat
+from anthropic_otel.testing import FakeAnthropic
+
+EXPORTER = InMemorySpanExporter()
+_provider = TracerProvider()
+_provider.add_span_processor(SimpleSpanProcessor(EXPORTER))
+trace.set_tracer_provider(_provider)
+anthropic_otel.instrument()
+
+NATIVE = sdk_compat.has_native_spans()
+"""Whether this SDK starts its own call span (1.14+)."""
+CALL_SCOPE = sdk_compat.SDK_SCOPE if NATIVE else "anthropic_otel"
+MODEL = "claude-fake-model"
+USER = [{"role": "user", "content": "Tell me a joke about OpenTelemetry"}]
+
+
+class Spans:
+    def finished(self) -> list[ReadableSpan]:
+        gc.collect()
+        return list(EXPORTER.get_finished_spans())
+
+    def calls(self) -> list[ReadableSpan]:
+        return [span for span in self.finished() if span.name == "anthropic.messages.create"]
+
+    def one(self) -> ReadableSpan:
+        calls = self.calls()
+        assert len(calls) == 1, [(span.name, span.attributes) for span in calls]
+        return calls[0]
+
+
+@pytest.fixture
+def spans() -> Iterator[Spans]:
+    gc.collect()
+    EXPORTER.clear()
+    yield Spans()
+
+
+@pytest.fixture(scope="session")
+def fake_server() -> Iterator[FakeAnthropic]:
+    with FakeAnthropic() as server:
+        yield server
+
+
+@pytest.fixture
+def fake(fake_server: FakeAnthropic) -> Iterator[FakeAnthropic]:
+    fake_server.clear()
+    yield fake_server
+    assert not fake_server.errors, fake_server.format_errors()
+
+
+class Driver:
+    """Runs one scenario on a sync or an async client, so that each test is written once for both."""
+
+    def __init__(self, mode: str, base_url: str) -> None:
+        self.mode = mode
+        self.base_url = base_url
+
+    def client(self, **options: Any) -> Any:
+        cls = anthropic.Anthropic if self.mode == "sync" else anthropic.AsyncAnthropic
+        return cls(base_url=self.base_url, api_key="sk-test-secret", **{"max_retries": 0, **options})
+
+    def run(self, scenario: Any, **options: Any) -> Any:
+        """`scenario(client)` returns a value or, for the async client, an awaitable."""
+        if self.mode == "sync":
+            return scenario(self.client(**options))
+
+        async def main() -> Any:
+            client = self.client(**options)
+            result = scenario(client)
+            return await result if asyncio.iscoroutine(result) else result
+
+        return asyncio.run(main())
+
+    def create(self, client_options: dict[str, Any] | None = None, **kwargs: Any) -> Any:
+        body = {"model": MODEL, "max_tokens": 100, "messages": USER, **kwargs}
+        return self.run(lambda client: client.messages.create(**body), **(client_options or {}))
+
+    def stream_events(self, *, stop_after: int | None = None, close: bool = False, **kwargs: Any) -> list[Any]:
+        """Reads a `stream=True` call: all of it, or `stop_after` events and then breaks (and closes if asked)."""
+        body = {"model": MODEL, "max_tokens": 100, "messages": USER, "stream": True, **kwargs}
+
+        def sync(client: Any) -> list[Any]:
+            events = []
+            stream = client.messages.create(**body)
+            for event in stream:
+                events.append(event)
+                if stop_after is not None and len(events) >= stop_after:
+                    break
+            if close:
+                stream.close()
+            return events
+
+        async def async_(client: Any) -> list[Any]:
+            events = []
+            stream = await client.messages.create(**body)
+            async for event in stream:
+                events.append(event)
+                if stop_after is not None and len(events) >= stop_after:
+                    break
+            if close:
+                await stream.close()
+            return events
+
+        return self.run(sync if self.mode == "sync" else async_)
+
+
+@pytest.fixture(params=["sync", "async"])
+def driver(request: pytest.FixtureRequest, fake: FakeAnthropic) -> Driver:
+    return Driver(request.param, fake.base_url)

@@ -1,0 +1,118 @@
+"""Streams: the span ends exactly once however the stream ends, and usage is never invented or double-counted."""
+
+from __future__ import annotations
+
+import anthropic
+import pytest
+from conftest import MODEL, USER, Driver, Spans
+from opentelemetry.trace import StatusCode
+
+from anthropic_otel.testing import FakeAnthropic, Reply
+
+
+def test_stream_read_to_the_end(driver: Driver, fake: FakeAnthropic, spans: Spans) -> None:
+    fake.enqueue(Reply.message("one two three four five six seven", id="msg_s", input_tokens=40, cache_read_input_tokens=8))
+    events = driver.stream_events()
+    assert [event.type for event in events][-1] == "message_stop"
+    span = spans.one()
+    assert span.status.status_code is StatusCode.OK
+    attributes = span.attributes or {}
+    assert attributes["gen_ai.request.stream"] is True
+    assert attributes["gen_ai.response.id"] == "msg_s"
+    assert attributes["gen_ai.usage.input_tokens"] == 48
+    assert attributes["gen_ai.usage.cache_read.input_tokens"] == 8
+    assert attributes["gen_ai.usage.output_tokens"] == 7  # from message_delta, not message_start's placeholder 1
+    assert attributes["anthropic.message.stop_reason"] == "end_turn"
+    assert attributes["gen_ai.response.finish_reasons"] == ("end_turn",)
+    ttfc = attributes["gen_ai.response.time_to_first_chunk"]
+    assert 0 < ttfc <= (span.end_time - span.start_time) / 1e9
+
+
+@pytest.mark.parametrize("close", [False, True])
+def test_stream_left_early_ends_without_an_output_count(
+    driver: Driver, fake: FakeAnthropic, spans: Spans, close: bool
+) -> None:
+    fake.enqueue(Reply.message("one two three four five six seven eight nine", id="msg_early", input_tokens=9))
+    events = driver.stream_events(stop_after=3, close=close)
+    assert len(events) == 3
+    span = spans.one()  # ended when closed, or when the dropped stream was collected
+    attributes = span.attributes or {}
+    assert span.status.status_code is not StatusCode.ERROR  # leaving early is the application's choice, no error
+    assert attributes["gen_ai.response.id"] == "msg_early"
+    assert attributes["gen_ai.usage.input_tokens"] == 9
+    assert "gen_ai.usage.output_tokens" not in attributes
+    assert "anthropic.message.stop_reason" not in attributes
+
+
+def test_stream_cut_short_by_the_server_is_an_error_on_the_span_only(
+    driver: Driver, fake: FakeAnthropic, spans: Spans
+) -> None:
+    fake.enqueue(Reply.truncated_stream(4, id="msg_cut"))
+    events = driver.stream_events()
+    assert len(events) == 3  # message_start, content_block_start, one delta (the ping is not an event)
+    span = spans.one()
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.attributes["error.type"] == "api_error"
+    assert "gen_ai.usage.output_tokens" not in span.attributes
+
+
+def test_stream_broken_connection(driver: Driver, fake: FakeAnthropic, spans: Spans) -> None:
+    fake.enqueue(Reply.truncated_stream(4, abrupt=True))
+    with pytest.raises(Exception) as raised:
+        driver.stream_events()
+    assert type(raised.value).__name__ == "RemoteProtocolError"  # the SDK's own exception, untouched
+    span = spans.one()
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.attributes["error.type"] == "connection_error"
+
+
+def test_error_event_inside_a_200_stream(driver: Driver, fake: FakeAnthropic, spans: Spans) -> None:
+    fake.enqueue(Reply.stream_error(3, "overloaded_error"))
+    with pytest.raises(anthropic.APIStatusError):
+        driver.stream_events()
+    span = spans.one()
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.attributes["error.type"] == "overloaded_error"
+
+
+def test_stream_helper_sync(fake: FakeAnthropic, spans: Spans) -> None:
+    fake.enqueue(Reply.message("alpha beta gamma delta", id="msg_helper", input_tokens=11))
+    client = anthropic.Anthropic(base_url=fake.base_url, api_key="k", max_retries=0)
+    with client.messages.stream(model=MODEL, max_tokens=64, messages=USER) as stream:
+        text = "".join(stream.text_stream)
+        final = stream.get_final_message()
+    assert text == "alpha beta gamma delta"
+    assert final.usage.output_tokens == 4
+    span = spans.one()
+    assert span.attributes["gen_ai.response.id"] == "msg_helper"
+    assert span.attributes["gen_ai.usage.output_tokens"] == 4
+    assert span.attributes["gen_ai.usage.input_tokens"] == 11
+    assert span.status.status_code is StatusCode.OK
+
+
+def test_stream_helper_async(fake: FakeAnthropic, spans: Spans) -> None:
+    import asyncio
+
+    fake.enqueue(Reply.message("alpha beta gamma", id="msg_async_helper"))
+
+    async def main() -> str:
+        client = anthropic.AsyncAnthropic(base_url=fake.base_url, api_key="k", max_retries=0)
+        async with client.messages.stream(model=MODEL, max_tokens=64, messages=USER) as stream:
+            await stream.until_done()
+            final = await stream.get_final_message()
+        return final.id
+
+    assert asyncio.run(main()) == "msg_async_helper"
+    span = spans.one()
+    assert span.attributes["gen_ai.usage.output_tokens"] == 3
+    assert span.status.status_code is StatusCode.OK
+
+
+def test_stream_is_still_the_sdks_stream(fake: FakeAnthropic, spans: Spans) -> None:
+    client = anthropic.Anthropic(base_url=fake.base_url, api_key="k", max_retries=0)
+    with client.messages.create(model=MODEL, max_tokens=64, messages=USER, stream=True) as stream:
+        assert isinstance(stream, anthropic.Stream)
+        assert stream.response.status_code == 200
+        first = next(iter(stream))
+        assert first.type == "message_start"
+    assert len(spans.calls()) == 1
