@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import anthropic
 import pytest
-from conftest import CALL_SCOPE, MODEL, NATIVE, Driver, Spans
 from opentelemetry.trace import SpanKind, StatusCode
 
 from anthropic_otel.testing import FakeAnthropic, Reply
+from conftest import CALL_SCOPE, MODEL, NATIVE, Driver, Spans
 
 
 def test_create_span_has_request_response_and_usage(driver: Driver, fake: FakeAnthropic, spans: Spans) -> None:

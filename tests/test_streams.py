@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import anthropic
 import pytest
-from conftest import MODEL, USER, Driver, Spans
 from opentelemetry.trace import StatusCode
 
 from anthropic_otel.testing import FakeAnthropic, Reply
+from conftest import MODEL, USER, Driver, Spans
 
 
 def test_stream_read_to_the_end(driver: Driver, fake: FakeAnthropic, spans: Spans) -> None:
-    fake.enqueue(Reply.message("one two three four five six seven", id="msg_s", input_tokens=40, cache_read_input_tokens=8))
+    fake.enqueue(
+        Reply.message("one two three four five six seven", id="msg_s", input_tokens=40, cache_read_input_tokens=8)
+    )
     events = driver.stream_events()
     assert [event.type for event in events][-1] == "message_stop"
     span = spans.one()

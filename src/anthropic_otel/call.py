@@ -8,6 +8,7 @@ telemetry is logged at debug level and never reaches the application.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import time
 from dataclasses import dataclass, field
@@ -18,6 +19,9 @@ from opentelemetry.trace import Span
 from . import content, extract, sdk_compat, spans
 
 log = logging.getLogger(__name__)
+
+CURRENT: contextvars.ContextVar[Call | None] = contextvars.ContextVar("anthropic_otel_call", default=None)
+"""The call the SDK is running in this thread or task, from its request until it returns to the application."""
 
 
 @dataclass(frozen=True)
@@ -137,16 +141,24 @@ class Call:
 
     # --- the response ---------------------------------------------------------------------------------------
 
+    def returned_body(self, http_response: Any) -> None:
+        """The call's raw HTTP response is done with: its body, if read, is the Message. Never raises; finishes."""
+        try:
+            fields = extract.json_message_fields(sdk_compat.read_body(http_response))
+            if fields is not None:
+                self.response = fields
+        except Exception:
+            log.debug("Could not read the raw response of a call", exc_info=True)
+        self.finish()
+
     def returned(self, result: Any) -> None:
         """The SDK returned `result`, which is not a stream. Never raises; finishes the call."""
         try:
             raw_classes = sdk_compat.raw_response_classes()
             if raw_classes and isinstance(result, raw_classes):
-                http_response = getattr(result, "http_response", None)
-                fields = extract.json_message_fields(sdk_compat.read_body(http_response))
-                if fields is not None:
-                    self.response = fields
-            elif extract.get(result, "usage") is not None or extract.get(result, "type") == "message":
+                self.returned_body(result.http_response)
+                return
+            if extract.get(result, "usage") is not None or extract.get(result, "type") == "message":
                 self.response = extract.message_fields(result)
                 self.response_content = extract.get(result, "content")
         except Exception:

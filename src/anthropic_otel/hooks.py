@@ -12,20 +12,17 @@ The current call travels in a context variable, so threads and asyncio tasks kee
 
 from __future__ import annotations
 
-import contextvars
 import logging
 from typing import Any
 
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 
 from . import sdk_compat
-from .call import Call
+from .call import CURRENT, Call
 from .spans import SpanSink
-from .streams import AsyncCallStream, CallStream
+from .streams import watch
 
 log = logging.getLogger(__name__)
-
-CURRENT: contextvars.ContextVar[Call | None] = contextvars.ContextVar("anthropic_otel_call", default=None)
 
 
 class Hooks:
@@ -55,15 +52,18 @@ class Hooks:
             return None
 
     def ending(self, call: Call, result: Any) -> Any:
-        """What to give the application for `result`: streams are wrapped, anything else finishes the call."""
+        """Hands `result` back unchanged. A stream, or a raw response whose body is still unread, ends the call
+        later (see `streams.py`); anything else ends it now."""
         try:
-            stream_cls, async_stream_cls = sdk_compat.stream_classes()
-            if isinstance(result, stream_cls):
-                return CallStream(result, call)
-            if isinstance(result, async_stream_cls):
-                return AsyncCallStream(result, call)
+            if isinstance(result, sdk_compat.stream_classes()):
+                watch(result.response, call)
+                return result
+            raw_classes = sdk_compat.raw_response_classes()
+            if raw_classes and isinstance(result, raw_classes) and sdk_compat.read_body(result.http_response) is None:
+                watch(result.http_response, call)
+                return result
         except Exception:
-            log.debug("Could not wrap the stream of an API call", exc_info=True)
+            log.debug("Could not follow the stream of an API call", exc_info=True)
         call.returned(result)
         return result
 

@@ -15,7 +15,7 @@ from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type:
 from opentelemetry.instrumentation.utils import unwrap
 from wrapt import wrap_function_wrapper
 
-from . import config, sdk_compat
+from . import config, sdk_compat, streams
 from .hooks import Hooks
 from .spans import SpanSink
 from .version import __version__
@@ -35,6 +35,15 @@ def targets(hooks: Hooks) -> list[tuple[Any, str, Any]]:
         (base.BaseClient, "_calculate_retry_timeout", hooks.retry_timeout),
         (http.Client, "send", hooks.send),
         (http.AsyncClient, "send", hooks.send_async),
+        (http.Response, "close", streams.response_close),
+        (http.Response, "aclose", streams.response_aclose),
+    ]
+    stream_cls, async_stream_cls = sdk_compat.stream_classes()
+    found += [
+        (stream_cls, "__stream__", streams.stream_events),
+        (stream_cls, "close", streams.stream_close),
+        (async_stream_cls, "__stream__", streams.stream_events_async),
+        (async_stream_cls, "close", streams.stream_close_async),
     ]
     if sdk_compat.has_native_spans():
         found.append((base, "start_api_call_span", hooks.native_span))

@@ -1,94 +1,132 @@
-"""Thin proxies around the SDK's `Stream` and `AsyncStream` that show each event to the call.
+"""Streams are observed in place, never wrapped: the application keeps the SDK's very own `Stream` object.
 
-They keep `isinstance` and every attribute of the stream (wrapt), return themselves from `__iter__` and `__enter__`
-so that the events still pass through them, and tell the call how the stream ended: read to the end, closed,
-failed, or dropped by the application (`__del__`). The call itself makes sure it ends only once.
+(A proxy would not do: on anthropic 0.x, `isinstance(x, Stream)` is true only for the exact class.)
+
+Every SDK generation makes a stream's events with `Stream.__stream__` (or `AsyncStream.__stream__`) over the HTTP
+response. The plugin maps that response to its call (`watch`), wraps `__stream__` so that each event passes the call
+on its way out, and `close` so that closing ends the call. This also covers stream helpers that build a second
+`Stream` over the same response (0.x), and raw responses parsed into a stream later. A response dropped unread
+ends its call when it is collected. The call itself makes sure it ends only once.
 """
 
 from __future__ import annotations
 
+import logging
+import weakref
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-import wrapt
+from . import sdk_compat
+from .call import CURRENT, Call
 
-from .call import Call
+log = logging.getLogger(__name__)
 
-
-class CallStream(wrapt.ObjectProxy):  # type: ignore[misc]
-    def __init__(self, stream: Any, call: Call) -> None:
-        super().__init__(stream)
-        self._self_call = call
-
-    def __iter__(self) -> CallStream:
-        return self
-
-    def __next__(self) -> Any:
-        try:
-            event = self.__wrapped__.__next__()
-        except StopIteration:
-            self._self_call.stream_ended("read")
-            raise
-        except BaseException as err:
-            self._self_call.stream_ended("failed", err)
-            raise
-        self._self_call.stream_event(event)
-        return event
-
-    def __enter__(self) -> CallStream:
-        self.__wrapped__.__enter__()
-        return self
-
-    def __exit__(self, *exc: Any) -> Any:
-        try:
-            return self.__wrapped__.__exit__(*exc)
-        finally:
-            self._self_call.stream_ended("closed")
-
-    def close(self) -> None:
-        try:
-            self.__wrapped__.close()
-        finally:
-            self._self_call.stream_ended("closed")
-
-    def __del__(self) -> None:
-        self._self_call.stream_ended("closed")
+CALLS: weakref.WeakKeyDictionary[Any, Call] = weakref.WeakKeyDictionary()
+"""HTTP response -> the call whose events it carries."""
 
 
-class AsyncCallStream(wrapt.ObjectProxy):  # type: ignore[misc]
-    def __init__(self, stream: Any, call: Call) -> None:
-        super().__init__(stream)
-        self._self_call = call
+def watch(response: Any, call: Call) -> None:
+    """Routes the events of `response` to `call`, and ends `call` when the response is collected. Never raises."""
+    try:
+        CALLS[response] = call
+        weakref.finalize(response, call.stream_ended, "closed")
+    except Exception:
+        log.debug("Could not watch the stream of an API call", exc_info=True)
+        call.finish()
 
-    def __aiter__(self) -> AsyncCallStream:
-        return self
 
-    async def __anext__(self) -> Any:
-        try:
-            event = await self.__wrapped__.__anext__()
-        except StopAsyncIteration:
-            self._self_call.stream_ended("read")
-            raise
-        except BaseException as err:
-            self._self_call.stream_ended("failed", err)
-            raise
-        self._self_call.stream_event(event)
-        return event
+def call_of(stream: Any) -> Call | None:
+    """The call of `stream`: by its response, or the call running now (a stream made inside the request, as 0.x
+    makes its events there, before the response is watched)."""
+    try:
+        call = CALLS.get(stream.response)
+    except Exception:
+        return None
+    if call is None and (current := CURRENT.get()) is not None and current.collecting:
+        return current
+    return call
 
-    async def __aenter__(self) -> AsyncCallStream:
-        await self.__wrapped__.__aenter__()
-        return self
 
-    async def __aexit__(self, *exc: Any) -> Any:
-        try:
-            return await self.__wrapped__.__aexit__(*exc)
-        finally:
-            self._self_call.stream_ended("closed")
+def observed(events: Iterator[Any], call: Call) -> Iterator[Any]:
+    try:
+        for event in events:
+            call.stream_event(event)
+            yield event
+    except GeneratorExit:
+        call.stream_ended("closed")
+        raise
+    except BaseException as err:
+        call.stream_ended("failed", err)
+        raise
+    call.stream_ended("read")
 
-    async def close(self) -> None:
-        try:
-            await self.__wrapped__.close()
-        finally:
-            self._self_call.stream_ended("closed")
 
-    def __del__(self) -> None:
-        self._self_call.stream_ended("closed")
+async def observed_async(events: AsyncIterator[Any], call: Call) -> AsyncIterator[Any]:
+    try:
+        async for event in events:
+            call.stream_event(event)
+            yield event
+    except GeneratorExit:
+        call.stream_ended("closed")
+        raise
+    except BaseException as err:
+        call.stream_ended("failed", err)
+        raise
+    call.stream_ended("read")
+
+
+def stream_events(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """Wrapper of `Stream.__stream__`."""
+    events = wrapped(*args, **kwargs)
+    call = call_of(instance)
+    return events if call is None else observed(events, call)
+
+
+def stream_events_async(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """Wrapper of `AsyncStream.__stream__`."""
+    events = wrapped(*args, **kwargs)
+    call = call_of(instance)
+    return events if call is None else observed_async(events, call)
+
+
+def stream_close(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """Wrapper of `Stream.close`."""
+    try:
+        return wrapped(*args, **kwargs)
+    finally:
+        if (call := call_of(instance)) is not None:
+            call.stream_ended("closed")
+
+
+async def stream_close_async(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """Wrapper of `AsyncStream.close`."""
+    try:
+        return await wrapped(*args, **kwargs)
+    finally:
+        if (call := call_of(instance)) is not None:
+            call.stream_ended("closed")
+
+
+def response_close(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """Wrapper of the HTTP library's `Response.close`: a raw, non-streamed response the application read itself
+    (`with_streaming_response`) ends its call here, with the Message its body held."""
+    try:
+        return wrapped(*args, **kwargs)
+    finally:
+        raw_response_done(instance)
+
+
+async def response_aclose(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """Wrapper of the HTTP library's `Response.aclose`, as `response_close`."""
+    try:
+        return await wrapped(*args, **kwargs)
+    finally:
+        raw_response_done(instance)
+
+
+def raw_response_done(response: Any) -> None:
+    """Ends the call of a raw, non-streamed response once its body is readable. The HTTP library closes a body as
+    soon as it has read it, before the content is set; the SDK closes it again when the application is done."""
+    call = CALLS.get(response) if CALLS else None
+    if call is not None and not call.request.stream and sdk_compat.read_body(response) is not None:
+        call.returned_body(response)
