@@ -6,7 +6,7 @@ NEWEST_SDK := 2.13.0
 SDKS := 0.42.0 0.125.0 1.13.0 1.14.0 $(NEWEST_SDK)
 PIP_FLAGS := -q --disable-pip-version-check
 
-.PHONY: test lint format matrix clean
+.PHONY: test lint format matrix clean demo
 
 .venv/.ok: pyproject.toml
 	rm -rf .venv && $(PYTHON) -m venv .venv
@@ -20,21 +20,24 @@ PIP_FLAGS := -q --disable-pip-version-check
 	touch $@
 
 lint: .venv/.ok
-	.venv/bin/ruff check src tests
-	.venv/bin/ruff format --check src tests
+	.venv/bin/ruff check src tests demo
+	.venv/bin/ruff format --check src tests demo
 
 format: .venv/.ok
-	.venv/bin/ruff format src tests
-	.venv/bin/ruff check --fix src tests
+	.venv/bin/ruff format src tests demo
+	.venv/bin/ruff check --fix src tests demo
 
 # The whole suite against every SDK generation, each in its own venv.
 matrix: $(SDKS:%=.venvs/%/.ok)
-	@for v in $(SDKS); do \
+	@failed=""; for v in $(SDKS); do \
 		echo "== anthropic $$v ($$(.venvs/$$v/bin/python --version))"; \
-		.venvs/$$v/bin/python -m pytest -q tests || exit 1; \
-	done
+		.venvs/$$v/bin/python -m pytest -q tests || failed="$$failed $$v"; \
+	done; if [ -n "$$failed" ]; then echo "FAILED on anthropic:$$failed"; exit 1; fi
 
 test: lint matrix
 
 clean:
 	rm -rf .venv .venvs
+
+demo: .venv/.ok
+	.venv/bin/python demo/run.py

@@ -1,0 +1,46 @@
+"""`opentelemetry-instrument python app.py` finds the plugin through its entry point and hooks the SDK."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+APP = """
+import anthropic, anthropic._base_client as base
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from anthropic_otel.testing import FakeAnthropic
+
+exporter = InMemorySpanExporter()
+provider = TracerProvider()
+provider.add_span_processor(SimpleSpanProcessor(exporter))
+trace.set_tracer_provider(provider)
+print("hooked", hasattr(base.SyncAPIClient.request, "__wrapped__"))
+with FakeAnthropic() as api:
+    client = anthropic.Anthropic(base_url=api.base_url, api_key="k", max_retries=0)
+    client.messages.create(model="claude-fake-model", max_tokens=5, messages=[{"role": "user", "content": "hi"}])
+spans = [s for s in exporter.get_finished_spans() if s.name == "anthropic.messages.create"]
+print("spans", len(spans), spans[0].attributes.get("gen_ai.response.id"))
+"""
+
+
+def test_opentelemetry_instrument_hooks_the_sdk(tmp_path: Path) -> None:
+    app = tmp_path / "app.py"
+    app.write_text(APP)
+    instrument = Path(sys.executable).with_name("opentelemetry-instrument")
+    env = {**os.environ, "OTEL_TRACES_EXPORTER": "none", "OTEL_METRICS_EXPORTER": "none", "OTEL_LOGS_EXPORTER": "none"}
+    result = subprocess.run(
+        [str(instrument), sys.executable, str(app)], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["hooked True", "spans 1 msg_fake_000001"]
+
+
+def test_plain_python_is_not_hooked(tmp_path: Path) -> None:
+    code = "import anthropic._base_client as b; print(hasattr(b.SyncAPIClient.request, '__wrapped__'))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.stdout.strip() == "False"
