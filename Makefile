@@ -6,7 +6,7 @@ NEWEST_SDK := 2.13.0
 SDKS := 0.42.0 0.125.0 1.13.0 1.14.0 $(NEWEST_SDK)
 PIP_FLAGS := -q --disable-pip-version-check
 
-.PHONY: test lint format matrix clean demo
+.PHONY: test lint format matrix clean demo venvs
 
 .venv/.ok: pyproject.toml
 	rm -rf .venv && $(PYTHON) -m venv .venv
@@ -26,6 +26,9 @@ lint: .venv/.ok
 format: .venv/.ok
 	.venv/bin/ruff format src tests demo
 	.venv/bin/ruff check --fix src tests demo
+
+# Every venv, buildable in parallel (`make -j4 venvs`); `make test` builds what is missing by itself.
+venvs: .venv/.ok $(SDKS:%=.venvs/%/.ok)
 
 # The whole suite against every SDK generation, each in its own venv.
 matrix: $(SDKS:%=.venvs/%/.ok)

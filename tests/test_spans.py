@@ -7,7 +7,7 @@ import pytest
 from opentelemetry.trace import SpanKind, StatusCode
 
 from anthropic_otel.testing import FakeAnthropic, Reply
-from conftest import CALL_SCOPE, MODEL, NATIVE, Driver, Spans
+from conftest import CALL_SCOPE, MODEL, NATIVE, USER, Driver, Spans
 
 
 def test_create_span_has_request_response_and_usage(driver: Driver, fake: FakeAnthropic, spans: Spans) -> None:
@@ -209,3 +209,35 @@ def test_native_tracing_off_gets_the_plugins_span(driver: Driver, fake: FakeAnth
     assert span.instrumentation_scope.name == "anthropic_otel"
     assert span.attributes["gen_ai.response.id"] == "msg_off"
     assert span.attributes["gen_ai.operation.name"] == "chat"
+
+
+def accepts(parameter: str) -> bool:
+    import inspect
+
+    return parameter in inspect.signature(anthropic.resources.messages.Messages.create).parameters
+
+
+@pytest.mark.skipif(not accepts("temperature"), reason="this SDK's messages.create takes no sampling parameters")
+def test_sampling_parameters_only_when_set(driver: Driver, fake: FakeAnthropic, spans: Spans) -> None:
+    driver.create(temperature=0.25, top_p=0.5, top_k=40)
+    attributes = spans.one().attributes or {}
+    assert attributes["gen_ai.request.temperature"] == 0.25
+    assert attributes["gen_ai.request.top_p"] == 0.5
+    assert attributes["gen_ai.request.top_k"] == 40
+
+
+@pytest.mark.skipif(not hasattr(anthropic.resources.messages.Messages, "parse"), reason="no messages.parse here")
+def test_messages_parse(fake: FakeAnthropic, spans: Spans) -> None:
+    import pydantic
+
+    class Joke(pydantic.BaseModel):
+        setup: str
+        punchline: str
+
+    fake.enqueue(Reply.message('{"setup": "Why?", "punchline": "Because."}', id="msg_parsed"))
+    client = anthropic.Anthropic(base_url=fake.base_url, api_key="k", max_retries=0)
+    parsed = client.messages.parse(model=MODEL, max_tokens=50, messages=USER, output_format=Joke)
+    assert parsed.parsed_output == Joke(setup="Why?", punchline="Because.")
+    span = spans.one()
+    assert span.attributes["gen_ai.response.id"] == "msg_parsed"
+    assert span.status.status_code is StatusCode.OK

@@ -10,6 +10,7 @@ Nothing else in this package asks which SDK is installed.
 
 from __future__ import annotations
 
+import functools
 import logging
 from importlib import import_module
 from types import ModuleType
@@ -163,12 +164,14 @@ def read_body(response: Any) -> bytes | None:
         return None
 
 
+@functools.cache
 def stream_classes() -> tuple[type, type]:
     """The SDK's `Stream` and `AsyncStream`."""
     module = import_module("anthropic")
     return module.Stream, module.AsyncStream
 
 
+@functools.cache
 def raw_response_classes() -> tuple[type, ...]:
     """The wrappers that `with_raw_response` and `with_streaming_response` return, in every generation."""
     classes: list[type] = []
