@@ -8,9 +8,8 @@ tested without a network or a tracer.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 
 def get(data: object, name: str) -> object:
@@ -195,7 +194,3 @@ def header(headers: object, name: str) -> str | None:
     except Exception:
         return None
     return value if isinstance(value, str) and value else None
-
-
-def first_of(values: Sequence[Any]) -> Any:
-    return next((value for value in values if value is not None), None)

@@ -117,8 +117,8 @@ class SpanSink:
     def start(self, call: Call) -> None:
         """Starts the plugin's own span for `call` (when the SDK will start none)."""
         try:
-            attributes: dict[str, AttributeValue] = {}
-            set_table(attributes_setter(attributes), START_ATTRIBUTES, call)
+            attributes = AttributeDict()
+            set_table(attributes, START_ATTRIBUTES, call)
             call.span = self.tracer.start_span(
                 SPAN_NAME, kind=SpanKind.CLIENT, attributes=attributes, start_time=call.start_ns
             )
@@ -216,11 +216,8 @@ class _NullContext:
 _NULL_CONTEXT = _NullContext()
 
 
-def attributes_setter(target: dict[str, AttributeValue]) -> Any:
-    """An object with `set_attribute` that fills `target`, so one table serves a dict and a span."""
+class AttributeDict(dict):  # type: ignore[type-arg]
+    """A dict with a span's `set_attribute`, so that one table fills the attributes a span starts with."""
 
-    class Setter:
-        def set_attribute(self, name: str, value: AttributeValue) -> None:
-            target[name] = value
-
-    return Setter()
+    def set_attribute(self, name: str, value: AttributeValue) -> None:
+        self[name] = value
