@@ -44,3 +44,31 @@ def test_plain_python_is_not_hooked(tmp_path: Path) -> None:
     code = "import anthropic._base_client as b; print(hasattr(b.SyncAPIClient.request, '__wrapped__'))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert result.stdout.strip() == "False"
+
+
+PROVIDER_APP = """
+import anthropic
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+import anthropic_otel
+from anthropic_otel.testing import FakeAnthropic, Reply
+
+exporter = InMemorySpanExporter()
+provider = TracerProvider()
+provider.add_span_processor(SimpleSpanProcessor(exporter))
+anthropic_otel.instrument(tracer_provider=provider)  # no global provider: the SDK's own tracer records nothing
+with FakeAnthropic() as api:
+    api.enqueue(Reply.rate_limited(retry_after=0.01), Reply.message(id="msg_own"))
+    client = anthropic.Anthropic(base_url=api.base_url, api_key="k", max_retries=1)
+    client.messages.create(model="claude-fake-model", max_tokens=5, messages=[{"role": "user", "content": "hi"}])
+for span in exporter.get_finished_spans():
+    print(span.name, span.instrumentation_scope.name, span.attributes["gen_ai.response.id"], len(span.events))
+"""
+
+
+def test_a_tracer_provider_given_to_the_plugin_gets_the_one_span(tmp_path: Path) -> None:
+    app = tmp_path / "app.py"
+    app.write_text(PROVIDER_APP)
+    result = subprocess.run([sys.executable, str(app)], capture_output=True, text=True, timeout=120, check=True)
+    assert result.stdout.splitlines() == ["anthropic.messages.create anthropic_otel msg_own 1"]

@@ -139,10 +139,19 @@ class Hooks:
         return delay
 
     def native_span(self, wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """Adopts the SDK's span. When the SDK made none that records (no global tracer provider, while the plugin
+        was given one), hands the SDK the plugin's own span to use as its call span, so there is still exactly one."""
         span = wrapped(*args, **kwargs)
         call = CURRENT.get()
-        if call is not None:
-            call.native_offered = True
         if call is None or call.span is not None or not call.collecting:
             return span
+        call.native_offered = True
+        if span is None or not span.is_recording():
+            self.sink.start(call)
+            if call.span is None or not call.span.is_recording():
+                call.span = None
+                return span
+            if span is not None:
+                span.end()  # The SDK's unrecorded span: nothing is exported for it.
+            span = call.span
         return self.sink.adopt(call, span)
