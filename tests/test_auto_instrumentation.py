@@ -72,3 +72,39 @@ def test_a_tracer_provider_given_to_the_plugin_gets_the_one_span(tmp_path: Path)
     app.write_text(PROVIDER_APP)
     result = subprocess.run([sys.executable, str(app)], capture_output=True, text=True, timeout=120, check=True)
     assert result.stdout.splitlines() == ["anthropic.messages.create anthropic_otel msg_own 1"]
+
+
+BROKEN_APP = """
+import logging
+import anthropic
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+import anthropic_otel
+from anthropic_otel.testing import FakeAnthropic, Reply
+
+class Broken(SpanProcessor):
+    def on_start(self, span, parent_context=None):
+        raise RuntimeError("exporter bug")
+
+logging.basicConfig(level=logging.DEBUG, format="%(name)s %(message)s")
+for noisy in ("httpx", "httpx2", "httpcore", "anthropic", "urllib3"):
+    logging.getLogger(noisy).setLevel(logging.WARNING)
+provider = TracerProvider()
+provider.add_span_processor(Broken())
+anthropic_otel.instrument(tracer_provider=provider)
+with FakeAnthropic() as api:
+    api.enqueue(Reply.rate_limited(retry_after=0.01), Reply.message(id="msg_still_fine"))
+    client = anthropic.Anthropic(base_url=api.base_url, api_key="k", max_retries=1)
+    message = client.messages.create(model="claude-fake-model", max_tokens=5, messages=[{"role": "user", "content": "hi"}])
+    for event in client.messages.create(model="claude-fake-model", max_tokens=5, messages=[], stream=True):
+        pass
+print("result", message.id, event.type)
+"""
+
+
+def test_a_failing_telemetry_pipeline_never_reaches_the_application(tmp_path: Path) -> None:
+    app = tmp_path / "app.py"
+    app.write_text(BROKEN_APP)
+    result = subprocess.run([sys.executable, str(app)], capture_output=True, text=True, timeout=120, check=True)
+    assert result.stdout.splitlines() == ["result msg_still_fine message_stop"]
+    assert "anthropic_otel.spans Could not start the span of an API call" in result.stderr
+    assert "RuntimeError: exporter bug" in result.stderr  # logged with its traceback, at debug level

@@ -241,3 +241,26 @@ def test_messages_parse(fake: FakeAnthropic, spans: Spans) -> None:
     span = spans.one()
     assert span.attributes["gen_ai.response.id"] == "msg_parsed"
     assert span.status.status_code is StatusCode.OK
+
+
+def test_mistyped_usage_is_recorded_as_far_as_it_goes(driver: Driver, fake: FakeAnthropic, spans: Spans) -> None:
+    import json
+
+    body = {
+        "id": "msg_odd",
+        "type": "message",
+        "role": "assistant",
+        "model": MODEL,
+        "content": [{"type": "text", "text": "hi"}],
+        "stop_reason": "end_turn",
+        "stop_sequence": None,
+        "usage": {"input_tokens": "ten", "output_tokens": 5, "cache_read_input_tokens": "many"},
+    }
+    fake.enqueue(Reply.raw(200, {"content-type": "application/json"}, json.dumps(body).encode()))
+    message = driver.create()
+    assert message.id == "msg_odd"
+    attributes = spans.one().attributes or {}
+    assert attributes["gen_ai.usage.output_tokens"] == 5
+    assert attributes["gen_ai.response.id"] == "msg_odd"
+    assert "gen_ai.usage.input_tokens" not in attributes
+    assert "gen_ai.usage.cache_read.input_tokens" not in attributes
