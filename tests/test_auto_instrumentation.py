@@ -94,7 +94,7 @@ anthropic_otel.instrument(tracer_provider=provider)
 with FakeAnthropic() as api:
     api.enqueue(Reply.rate_limited(retry_after=0.01), Reply.message(id="msg_still_fine"))
     client = anthropic.Anthropic(base_url=api.base_url, api_key="k", max_retries=1)
-    message = client.messages.create(model="claude-fake-model", max_tokens=5, messages=[{"role": "user", "content": "hi"}])
+    message = client.messages.create(model="claude-fake-model", max_tokens=5, messages=[])
     for event in client.messages.create(model="claude-fake-model", max_tokens=5, messages=[], stream=True):
         pass
 print("result", message.id, event.type)
