@@ -1,0 +1,163 @@
+"""Exact cost of a call, from a versioned price table shipped as data (`data/prices.json`).
+
+The table stores explicit rates per model (input, output, 5-minute and 1-hour cache writes, cache reads, and a
+long-context tier where a model has one) rather than multipliers: newer models break the 1.25x / 2x / 0.1x pattern.
+Message Batches results cost `batch_multiplier` (half). An unknown model has no price: the caller records no cost
+rather than a silent zero.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from .extract import Usage
+
+TOKEN_TYPES = ("input", "cache_read", "cache_write_5m", "cache_write_1h", "output")
+"""`anthropic.token.type` values: where the tokens, and the money, go."""
+
+BEDROCK_ID = re.compile(r"^(?:(?:us|eu|apac|global|us-gov|jp|au)\.)?anthropic\.(?P<model>.+?)(?:-v\d+(?::\d+)?)?$")
+DATED = re.compile(r"^(?P<base>.+)-\d{8}$")
+
+
+@dataclass(frozen=True)
+class Rates:
+    """USD per million tokens."""
+
+    input: float
+    output: float
+    cache_write_5m: float
+    cache_write_1h: float
+    cache_read: float
+
+
+@dataclass(frozen=True)
+class ModelPrice:
+    name: str
+    rates: Rates
+    long_context: Rates | None = None
+    long_context_above: int | None = None
+
+
+@dataclass(frozen=True)
+class PriceTable:
+    checked: str
+    batch_multiplier: float
+    models: dict[str, ModelPrice]
+    """By every id and alias, lower case."""
+
+    def find(self, model: str | None) -> ModelPrice | None:
+        """The price of `model`: a dated id, an alias, a Bedrock id (`us.anthropic.claude-...-v1:0`) or a Vertex
+        id (`claude-...@20250929`)."""
+        if not model:
+            return None
+        name = model.strip().lower().replace("@", "-")
+        if match := BEDROCK_ID.match(name):
+            name = match["model"]
+        if (found := self.models.get(name)) is not None:
+            return found
+        if match := DATED.match(name):
+            return self.models.get(match["base"])
+        return None
+
+
+@dataclass(frozen=True)
+class Cost:
+    """What a call cost, by token type, and what prompt caching saved against paying full input price."""
+
+    model: str
+    by_type: dict[str, float]
+    savings: float
+
+    @property
+    def total(self) -> float:
+        return sum(self.by_type.values())
+
+
+def rates_of(entry: dict[str, Any]) -> Rates:
+    return Rates(
+        *(float(entry[field]) for field in ("input", "output", "cache_write_5m", "cache_write_1h", "cache_read"))
+    )
+
+
+def parse_table(data: dict[str, Any]) -> PriceTable:
+    models: dict[str, ModelPrice] = {}
+    for name, entry in data["models"].items():
+        long_context = entry.get("long_context")
+        price = ModelPrice(
+            name=name,
+            rates=rates_of(entry),
+            long_context=rates_of(long_context) if long_context else None,
+            long_context_above=int(long_context["above_input_tokens"]) if long_context else None,
+        )
+        for key in (name, *entry.get("aliases", ())):
+            models[key.lower()] = price
+    return PriceTable(str(data["checked"]), float(data.get("batch_multiplier", 0.5)), models)
+
+
+@cache
+def default_table() -> PriceTable:
+    text = resources.files("anthropic_otel").joinpath("data/prices.json").read_text(encoding="utf-8")
+    return parse_table(json.loads(text))
+
+
+def cost_of(price: ModelPrice, usage: Usage, *, service_tier: str | None, batch_multiplier: float) -> Cost:
+    """The cost of `usage` at `price`. Cache writes without a TTL split (older API versions) are 5-minute ones."""
+    total_input = usage.total_input or 0
+    rates = price.rates
+    if (
+        price.long_context is not None
+        and price.long_context_above is not None
+        and total_input > price.long_context_above
+    ):
+        rates = price.long_context
+    write_1h = usage.cache_write_1h or 0
+    write_5m = usage.cache_write_5m if usage.cache_write_5m is not None else (usage.cache_write or 0) - write_1h
+    tokens = {
+        "input": usage.input or 0,
+        "cache_read": usage.cache_read or 0,
+        "cache_write_5m": max(write_5m, 0),
+        "cache_write_1h": write_1h,
+        "output": usage.output or 0,
+    }
+    per_token = {
+        "input": rates.input,
+        "cache_read": rates.cache_read,
+        "cache_write_5m": rates.cache_write_5m,
+        "cache_write_1h": rates.cache_write_1h,
+        "output": rates.output,
+    }
+    multiplier = batch_multiplier if service_tier == "batch" else 1.0
+    by_type = {kind: tokens[kind] * per_token[kind] * multiplier / 1e6 for kind in TOKEN_TYPES}
+    # Reads save the difference to the input price; writes cost a premium over it. Negative when writes are
+    # never read back.
+    savings = (
+        (
+            tokens["cache_read"] * (rates.input - rates.cache_read)
+            - tokens["cache_write_5m"] * (rates.cache_write_5m - rates.input)
+            - tokens["cache_write_1h"] * (rates.cache_write_1h - rates.input)
+        )
+        * multiplier
+        / 1e6
+    )
+    return Cost(price.name, by_type, savings)
+
+
+def token_counts(usage: Usage) -> dict[str, int]:
+    """Tokens by `anthropic.token.type`; a count the response lacks is left out."""
+    write_1h = usage.cache_write_1h
+    write_5m = usage.cache_write_5m
+    if write_5m is None and usage.cache_write is not None:
+        write_5m = usage.cache_write - (write_1h or 0)
+    counts = {
+        "input": usage.input,
+        "cache_read": usage.cache_read,
+        "cache_write_5m": write_5m,
+        "cache_write_1h": write_1h,
+        "output": usage.output,
+    }
+    return {kind: count for kind, count in counts.items() if count is not None}
