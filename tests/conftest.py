@@ -13,7 +13,9 @@ from typing import Any
 
 import anthropic
 import pytest
-from opentelemetry import trace
+from opentelemetry import metrics, trace
+from opentelemetry.sdk.metrics import Counter, Histogram, MeterProvider, UpDownCounter
+from opentelemetry.sdk.metrics.export import AggregationTemporality, InMemoryMetricReader
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -26,6 +28,9 @@ EXPORTER = InMemorySpanExporter()
 _provider = TracerProvider()
 _provider.add_span_processor(SimpleSpanProcessor(EXPORTER))
 trace.set_tracer_provider(_provider)
+DELTA = AggregationTemporality.DELTA
+READER = InMemoryMetricReader(preferred_temporality={Counter: DELTA, Histogram: DELTA, UpDownCounter: DELTA})
+metrics.set_meter_provider(MeterProvider(metric_readers=[READER]))
 anthropic_otel.instrument()
 
 NATIVE = sdk_compat.has_native_spans()
@@ -47,6 +52,42 @@ class Spans:
         calls = self.calls()
         assert len(calls) == 1, [(span.name, span.attributes) for span in calls]
         return calls[0]
+
+
+class Metrics:
+    """What the plugin measured since the fixture started: a delta reader, read once per `points` call."""
+
+    def __init__(self) -> None:
+        self.collected: dict[str, list[tuple[dict[str, Any], Any]]] = {}
+
+    def collect(self) -> None:
+        gc.collect()
+        data = READER.get_metrics_data()
+        for resource_metrics in data.resource_metrics if data else ():
+            for scope_metrics in resource_metrics.scope_metrics:
+                if scope_metrics.scope.name != "anthropic_otel":
+                    continue
+                for metric in scope_metrics.metrics:
+                    for point in metric.data.data_points:
+                        value = (point.count, point.sum) if hasattr(point, "count") else point.value
+                        self.collected.setdefault(metric.name, []).append((dict(point.attributes or {}), value))
+
+    def points(self, name: str) -> list[tuple[dict[str, Any], Any]]:
+        self.collect()
+        return self.collected.get(name, [])
+
+    def total(self, name: str, **match: Any) -> Any:
+        """The sum of a counter's points whose attributes include `match` (dots spelled as `__`)."""
+        wanted = {key.replace("__", "."): value for key, value in match.items()}
+        return sum(
+            value for attributes, value in self.points(name) if all(attributes.get(k) == v for k, v in wanted.items())
+        )
+
+
+@pytest.fixture
+def measured() -> Metrics:
+    READER.get_metrics_data()  # drop what earlier tests measured
+    return Metrics()
 
 
 @pytest.fixture

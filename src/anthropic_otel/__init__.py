@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from .attribution import attribution
 from .config import ConfigError
 from .instrumentor import AnthropicInstrumentor
 from .version import __version__
 
-__all__ = ["AnthropicInstrumentor", "ConfigError", "__version__", "instrument", "uninstrument"]
+__all__ = ["AnthropicInstrumentor", "ConfigError", "__version__", "attribution", "instrument", "uninstrument"]
 
 
 def instrument(**options: Any) -> AnthropicInstrumentor:

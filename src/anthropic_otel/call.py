@@ -11,12 +11,14 @@ from __future__ import annotations
 import contextvars
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from opentelemetry.trace import Span
 
 from . import content, extract, sdk_compat, spans
+from .attribution import current as current_attribution
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +54,7 @@ class CallRecord:
     error_type: str | None = None
     error: BaseException | None = None
     content: dict[str, str] = field(default_factory=dict)
+    attribution: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def resend_count(self) -> int:
@@ -83,6 +86,7 @@ class Call:
         scheme = getattr(base_url, "scheme", "https")
         self.server_port: int | None = port or (80 if scheme == "http" else 443) if self.server_address else None
         body = getattr(options, "json_data", None)
+        self.attribution = current_attribution()
         self.request = extract.request_fields(body, stream=stream)
         self.capture_content = capture_content or bool(getattr(getattr(client, "_otel", None), "records_content", 0))
         self.content: dict[str, str] = content.input_attributes(body) if self.capture_content else {}
@@ -236,6 +240,7 @@ class Call:
                 error_type=error_type,
                 error=error,
                 content=self.content,
+                attribution=self.attribution,
             )
         except Exception:
             log.debug("Could not make the record of a call", exc_info=True)

@@ -40,6 +40,14 @@ class Option:
     doc: str
 
 
+def parse_keys(value: object) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [part.strip() for part in value.split(",") if part.strip()]
+    if isinstance(value, (list, tuple)) and all(isinstance(key, str) and key.isidentifier() for key in value):
+        return tuple(value)
+    raise ValueError("attribution keys as a list or a comma-separated string of identifiers, e.g. tenant,region")
+
+
 OPTIONS: tuple[Option, ...] = (
     Option(
         "capture_content",
@@ -47,6 +55,20 @@ OPTIONS: tuple[Option, ...] = (
         parse_bool,
         False,
         f"Record prompts and completions on spans (also on when {CONTENT_ENV}=true).",
+    ),
+    Option(
+        "metric_attributes",
+        "ANTHROPIC_OTEL_METRIC_ATTRIBUTES",
+        parse_keys,
+        (),
+        "Extra attribution keys (low-cardinality ones only) to put on metrics as app.<key>.",
+    ),
+    Option(
+        "metrics_include_user_id",
+        "ANTHROPIC_OTEL_METRICS_INCLUDE_USER_ID",
+        parse_bool,
+        False,
+        "Put user.id on metrics too (one series per user: only for small user counts).",
     ),
 )
 """Every option, in the order the README lists them."""
@@ -58,6 +80,8 @@ OBJECT_OPTIONS = frozenset({"tracer_provider", "meter_provider", "logger_provide
 @dataclass(frozen=True)
 class Settings:
     capture_content: bool = False
+    metric_attributes: tuple[str, ...] = ()
+    metrics_include_user_id: bool = False
     tracer_provider: Any = None
     meter_provider: Any = None
     logger_provider: Any = None

@@ -10,13 +10,14 @@ import logging
 from collections.abc import Collection
 from typing import Any
 
-from opentelemetry import trace
+from opentelemetry import metrics, trace
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 from opentelemetry.instrumentation.utils import unwrap
 from wrapt import wrap_function_wrapper
 
-from . import config, sdk_compat, streams
+from . import config, cost, sdk_compat, streams
 from .hooks import Hooks
+from .metrics import MetricsSink
 from .spans import SpanSink
 from .version import __version__
 
@@ -61,7 +62,14 @@ class AnthropicInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     def _instrument(self, **kwargs: Any) -> None:
         settings = config.resolve(kwargs)
         tracer = trace.get_tracer(SCOPE, __version__, tracer_provider=settings.tracer_provider)
-        hooks = Hooks(SpanSink(tracer), capture_content=settings.capture_content)
+        meter = metrics.get_meter(SCOPE, __version__, meter_provider=settings.meter_provider)
+        metrics_sink = MetricsSink(
+            meter,
+            cost.default_table(),
+            extra_keys=settings.metric_attributes,
+            include_user_id=settings.metrics_include_user_id,
+        )
+        hooks = Hooks(SpanSink(tracer, [metrics_sink]), capture_content=settings.capture_content)
         self._wrapped = []
         for owner, name, wrapper in targets(hooks):
             wrap_function_wrapper(owner, name, wrapper)

@@ -119,6 +119,7 @@ class SpanSink:
         try:
             attributes = AttributeDict()
             set_table(attributes, START_ATTRIBUTES, call)
+            attributes.update(call.attribution)
             call.span = self.tracer.start_span(
                 SPAN_NAME, kind=SpanKind.CLIENT, attributes=attributes, start_time=call.start_ns
             )
@@ -138,6 +139,8 @@ class SpanSink:
                 call.start_ns = start_time
             # The SDK's table lacks some request parameters; they belong on the span from the start.
             set_table(span, START_ATTRIBUTES, call)
+            for name, value in call.attribution.items():
+                span.set_attribute(name, value)
             return call.native
         except Exception:
             log.debug("Could not adopt the SDK's span", exc_info=True)

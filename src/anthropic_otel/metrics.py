@@ -1,0 +1,144 @@
+"""The metrics sink: every finished call (and every HTTP attempt inside it) becomes measurements.
+
+Instruments are created once. Attributes are low-cardinality by construction: model, provider, server, operation,
+`app.feature` and the extra attribution keys the user declared; never `user.id` unless explicitly allowed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from opentelemetry.metrics import Meter
+from opentelemetry.util.types import AttributeValue
+
+from .attribution import FEATURE, USER_ID, attribute_name
+from .cost import PriceTable, cost_of, token_counts
+
+if TYPE_CHECKING:
+    from .call import CallRecord
+
+log = logging.getLogger(__name__)
+
+# Bucket boundaries recommended by the GenAI semantic conventions.
+TOKEN_BUCKETS = [1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864]
+DURATION_BUCKETS = [0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92]
+FIRST_CHUNK_BUCKETS = [0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0]
+
+
+class MetricsSink:
+    def __init__(
+        self,
+        meter: Meter,
+        prices: PriceTable,
+        *,
+        extra_keys: Sequence[str] = (),
+        include_user_id: bool = False,
+    ) -> None:
+        self.prices = prices
+        self.allowed = {FEATURE, *(attribute_name(key) for key in extra_keys)}
+        if include_user_id:
+            self.allowed.add(USER_ID)
+        self.warned: set[str] = set()
+        self.token_usage = meter.create_histogram(
+            "gen_ai.client.token.usage",
+            unit="{token}",
+            description="Input and output tokens per call",
+            explicit_bucket_boundaries_advisory=TOKEN_BUCKETS,
+        )
+        self.duration = meter.create_histogram(
+            "gen_ai.client.operation.duration",
+            unit="s",
+            description="Duration of a call, retries and the reading of its stream included",
+            explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
+        )
+        self.first_chunk = meter.create_histogram(
+            "gen_ai.client.operation.time_to_first_chunk",
+            unit="s",
+            description="Time from the start of a streamed call to its first content chunk",
+            explicit_bucket_boundaries_advisory=FIRST_CHUNK_BUCKETS,
+        )
+        self.tokens = meter.create_counter(
+            "anthropic.client.tokens", unit="{token}", description="Tokens by anthropic.token.type"
+        )
+        self.cost = meter.create_counter(
+            "anthropic.client.cost", unit="USD", description="Cost by anthropic.token.type"
+        )
+        self.savings = meter.create_up_down_counter(
+            "anthropic.client.cache.savings",
+            unit="USD",
+            description="What cache reads saved against the uncached price, minus the cache-write premium",
+        )
+        self.unpriced = meter.create_counter(
+            "anthropic.client.cost.unpriced", unit="{call}", description="Calls whose model has no price"
+        )
+        self.attempts = meter.create_counter(
+            "anthropic.client.attempts", unit="{attempt}", description="Every HTTP attempt, retried or not"
+        )
+        self.stop_reasons = meter.create_counter(
+            "anthropic.client.stop_reasons", unit="{call}", description="Calls by anthropic.message.stop_reason"
+        )
+
+    def base_attributes(self, record: CallRecord) -> dict[str, AttributeValue]:
+        attributes: dict[str, AttributeValue] = {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.provider.name": record.provider,
+        }
+        optional = {
+            "gen_ai.request.model": record.request.model,
+            "gen_ai.response.model": record.response.model,
+            "server.address": record.server_address,
+        }
+        attributes.update({key: value for key, value in optional.items() if value is not None})
+        attributes.update(self.low_cardinality(record.attribution))
+        return attributes
+
+    def low_cardinality(self, values: Mapping[str, str]) -> dict[str, str]:
+        return {key: value for key, value in values.items() if key in self.allowed}
+
+    def __call__(self, record: CallRecord, span: Any) -> None:
+        """Records `record`. Never raises (the span sink guards each finisher)."""
+        base = self.base_attributes(record)
+        usage = record.response.usage
+        if usage.total_input is not None:
+            self.token_usage.record(usage.total_input, {**base, "gen_ai.token.type": "input"})
+        if usage.output is not None:
+            self.token_usage.record(usage.output, {**base, "gen_ai.token.type": "output"})
+        duration_attributes = base if record.error_type is None else {**base, "error.type": record.error_type}
+        self.duration.record(record.duration, duration_attributes)
+        if record.time_to_first_chunk is not None:
+            self.first_chunk.record(record.time_to_first_chunk, base)
+        for kind, count in token_counts(usage).items():
+            self.tokens.add(count, {**base, "anthropic.token.type": kind})
+        if record.response.stop_reason is not None:
+            self.stop_reasons.add(1, {**base, "anthropic.message.stop_reason": record.response.stop_reason})
+        for attempt in record.attempts:
+            attributes: dict[str, AttributeValue] = {**base, "anthropic.attempt.retried": attempt.retried}
+            if attempt.status_code is not None:
+                attributes["http.response.status_code"] = attempt.status_code
+            if attempt.error_type is not None:
+                attributes["error.type"] = attempt.error_type
+            self.attempts.add(1, attributes)
+        self.record_cost(record, base)
+
+    def record_cost(self, record: CallRecord, base: dict[str, AttributeValue]) -> None:
+        usage = record.response.usage
+        if usage.input is None and usage.output is None:
+            return  # Nothing was used that could cost anything (a failed call, a response without usage).
+        model = record.response.model or record.request.model
+        price = self.prices.find(model)
+        if price is None:
+            self.unpriced.add(1, base)
+            if model not in self.warned and len(self.warned) < 100:
+                self.warned.add(str(model))
+                log.warning("anthropic_otel: no price for model %r; its calls record no cost", model)
+            return
+        cost = cost_of(
+            price, usage, service_tier=record.response.service_tier, batch_multiplier=self.prices.batch_multiplier
+        )
+        for kind, amount in cost.by_type.items():
+            if amount:
+                self.cost.add(amount, {**base, "anthropic.token.type": kind})
+        if cost.savings:
+            self.savings.add(cost.savings, base)

@@ -1,0 +1,184 @@
+"""Metrics after scripted workloads: exact counts, exact costs, and the cardinality rule."""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+
+import anthropic
+import pytest
+
+import anthropic_otel
+from anthropic_otel import attribution
+from anthropic_otel.testing import FakeAnthropic, Reply
+from conftest import USER, Driver, Metrics, Spans
+
+SONNET = "claude-sonnet-4-5-20250929"
+
+
+def test_retries_masked_by_success_are_counted_per_attempt(
+    driver: Driver, fake: FakeAnthropic, spans: Spans, measured: Metrics
+) -> None:
+    fake.enqueue(Reply.rate_limited(retry_after=0.01), Reply.overloaded(retry_after=0.01), Reply.message())
+    with attribution(feature="search", user_id="user-42"):
+        driver.create(client_options={"max_retries": 2})
+    attempts = sorted(
+        (
+            attributes.get("http.response.status_code"),
+            attributes.get("error.type"),
+            attributes["anthropic.attempt.retried"],
+            value,
+        )
+        for attributes, value in measured.points("anthropic.client.attempts")
+    )
+    assert attempts == [(200, None, False, 1), (429, "rate_limit_error", True, 1), (529, "overloaded_error", True, 1)]
+    durations = measured.points("gen_ai.client.operation.duration")
+    assert [(attributes.get("error.type"), value[0]) for attributes, value in durations] == [(None, 1)]
+    span = spans.one()
+    assert span.attributes["app.feature"] == "search"
+    assert span.attributes["user.id"] == "user-42"
+
+
+def test_every_metric_has_the_feature_and_no_user(driver: Driver, fake: FakeAnthropic, measured: Metrics) -> None:
+    fake.enqueue(Reply.message(model=SONNET, cache_read_input_tokens=100))
+    with attribution(feature="search", user_id="user-42", tenant="acme"):
+        driver.create(model=SONNET)
+    measured.collect()
+    assert set(measured.collected) >= {
+        "gen_ai.client.token.usage",
+        "gen_ai.client.operation.duration",
+        "anthropic.client.tokens",
+        "anthropic.client.cost",
+        "anthropic.client.cache.savings",
+        "anthropic.client.attempts",
+        "anthropic.client.stop_reasons",
+    }
+    for name, points in measured.collected.items():
+        for attributes, _ in points:
+            assert attributes["app.feature"] == "search", name
+            assert "user.id" not in attributes and "app.tenant" not in attributes, name
+            assert attributes["gen_ai.request.model"] == SONNET, name
+
+
+def test_exact_cost_and_cache_savings(driver: Driver, fake: FakeAnthropic, measured: Metrics) -> None:
+    fake.enqueue(
+        Reply.message(
+            "one two three four five",
+            model=SONNET,
+            input_tokens=1000,
+            output_tokens=500,
+            cache_read_input_tokens=20000,
+            cache_creation_input_tokens=5000,
+            cache_creation_5m=3000,
+            cache_creation_1h=2000,
+        )
+    )
+    driver.create(model=SONNET)
+    cost = {a["anthropic.token.type"]: round(v, 9) for a, v in measured.points("anthropic.client.cost")}
+    assert cost == {
+        "input": 0.003,
+        "cache_read": 0.006,
+        "cache_write_5m": 0.01125,
+        "cache_write_1h": 0.012,
+        "output": 0.0075,
+    }
+    tokens = {a["anthropic.token.type"]: v for a, v in measured.points("anthropic.client.tokens")}
+    assert tokens == {"input": 1000, "cache_read": 20000, "cache_write_5m": 3000, "cache_write_1h": 2000, "output": 500}
+    assert [round(v, 9) for _, v in measured.points("anthropic.client.cache.savings")] == [0.04575]
+    usage = {a["gen_ai.token.type"]: v for a, v in measured.points("gen_ai.client.token.usage")}
+    assert usage == {"input": (1, 26000), "output": (1, 500)}
+
+
+def test_batch_tier_costs_half(driver: Driver, fake: FakeAnthropic, measured: Metrics) -> None:
+    fake.enqueue(Reply.message(model=SONNET, input_tokens=1000, output_tokens=500, service_tier="batch"))
+    driver.create(model=SONNET)
+    assert round(measured.total("anthropic.client.cost"), 9) == 0.00525  # (0.003 + 0.0075) / 2
+
+
+def test_unknown_model_costs_nothing_silently_never(
+    driver: Driver, fake: FakeAnthropic, measured: Metrics, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake.enqueue(Reply.message(model="claude-unreleased-9"), Reply.message(model="claude-unreleased-9"))
+    driver.create(model="claude-unreleased-9")
+    driver.create(model="claude-unreleased-9")
+    assert measured.points("anthropic.client.cost") == []
+    assert measured.total("anthropic.client.cost.unpriced") == 2
+    warnings = [r.getMessage() for r in caplog.records if "claude-unreleased-9" in r.getMessage()]
+    assert len(warnings) <= 1  # once per model, and at most once per process
+
+
+def test_failed_call_duration_has_error_type_and_every_attempt_is_counted(
+    driver: Driver, fake: FakeAnthropic, measured: Metrics
+) -> None:
+    fake.enqueue(*[Reply.overloaded(retry_after=0.01)] * 3)
+    with pytest.raises(anthropic.APIStatusError):
+        driver.create(client_options={"max_retries": 2})
+    assert measured.total("anthropic.client.attempts", error__type="overloaded_error") == 3
+    assert measured.total("anthropic.client.attempts", anthropic__attempt__retried=True) == 2
+    durations = measured.points("gen_ai.client.operation.duration")
+    assert [(a["error.type"], v[0]) for a, v in durations] == [("overloaded_error", 1)]
+    assert measured.points("anthropic.client.cost") == []
+
+
+def test_stream_metrics(driver: Driver, fake: FakeAnthropic, measured: Metrics) -> None:
+    fake.enqueue(Reply.message("a b c d", model=SONNET, input_tokens=10, stop_reason="max_tokens"))
+    driver.stream_events(model=SONNET)
+    assert [v[0] for _, v in measured.points("gen_ai.client.operation.time_to_first_chunk")] == [1]
+    assert measured.total("anthropic.client.stop_reasons", anthropic__message__stop_reason="max_tokens") == 1
+    assert measured.total("anthropic.client.tokens", anthropic__token__type="output") == 4
+
+
+def test_declared_keys_and_user_id_only_when_allowed(fake: FakeAnthropic, measured: Metrics) -> None:
+    anthropic_otel.uninstrument()
+    anthropic_otel.instrument(metric_attributes="tenant", metrics_include_user_id=True)
+    try:
+        client = anthropic.Anthropic(base_url=fake.base_url, api_key="k", max_retries=0)
+        with attribution(feature="chat", user_id="u-7", tenant="acme", region="eu"):
+            client.messages.create(model=SONNET, max_tokens=5, messages=USER)
+    finally:
+        anthropic_otel.uninstrument()
+        anthropic_otel.instrument()
+    for attributes, _ in measured.points("anthropic.client.attempts"):
+        assert (attributes["app.feature"], attributes["app.tenant"], attributes["user.id"]) == ("chat", "acme", "u-7")
+        assert "app.region" not in attributes
+
+
+def test_attribution_keeps_threads_and_tasks_apart(fake: FakeAnthropic, measured: Metrics, spans: Spans) -> None:
+    client = anthropic.Anthropic(base_url=fake.base_url, api_key="k", max_retries=0)
+
+    @attribution(feature="threaded")
+    def work(worker: int) -> None:
+        with attribution(user_id=f"user-{worker}"):
+            client.messages.create(model=SONNET, max_tokens=5, messages=USER)
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(work, range(8)))
+
+    @attribution(feature="tasks")
+    async def task(worker: int) -> None:
+        with attribution(user_id=f"task-user-{worker}"):
+            async_client = anthropic.AsyncAnthropic(base_url=fake.base_url, api_key="k", max_retries=0)
+            await async_client.messages.create(model=SONNET, max_tokens=5, messages=USER)
+
+    async def main() -> None:
+        await asyncio.gather(*(task(worker) for worker in range(6)))
+
+    asyncio.run(main())
+    assert measured.total("anthropic.client.attempts", app__feature="threaded") == 8
+    assert measured.total("anthropic.client.attempts", app__feature="tasks") == 6
+    users = sorted(str(span.attributes["user.id"]) for span in spans.calls())
+    assert users == sorted([f"user-{n}" for n in range(8)] + [f"task-user-{n}" for n in range(6)])
+
+
+def test_baggage_attribution(fake: FakeAnthropic, spans: Spans) -> None:
+    from opentelemetry import baggage, context
+
+    token = context.attach(baggage.set_baggage("user.id", "from-baggage", baggage.set_baggage("app.feature", "b")))
+    try:
+        client = anthropic.Anthropic(base_url=fake.base_url, api_key="k", max_retries=0)
+        with attribution(feature="explicit"):
+            client.messages.create(model=SONNET, max_tokens=5, messages=USER)
+    finally:
+        context.detach(token)
+    span = spans.one()
+    assert (span.attributes["app.feature"], span.attributes["user.id"]) == ("explicit", "from-baggage")
