@@ -102,3 +102,50 @@ def test_token_counts_by_type() -> None:
         "output": 500,
     }
     assert token_counts(Usage(input=4, cache_write=1163)) == {"input": 4, "cache_write_5m": 1163}
+
+
+def test_price_file_overrides_and_extends(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from anthropic_otel.cost import load_prices
+
+    path = tmp_path / "prices.json"
+    path.write_text(
+        '{"models": {\n'
+        '  "claude-sonnet-4-5": {"input": 2.0},\n'
+        '  "claude-in-house-1": {"aliases": ["acme.claude-in-house"], "input": 1, "output": 2,\n'
+        '     "cache_write_5m": 1.5, "cache_write_1h": 2, "cache_read": 0.1}\n'
+        "}}\n"
+    )
+    table = load_prices(str(path))
+    sonnet = table.find("claude-sonnet-4-5-20250929")
+    assert sonnet is not None and sonnet.rates.input == 2.0 and sonnet.rates.output == 15.0
+    assert sonnet.long_context is not None  # kept from the shipped table
+    in_house = table.find("acme.claude-in-house")
+    assert in_house is not None and in_house.rates.cache_read == 0.1
+    assert table.find("claude-3-haiku") is not None
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            '{"models": {\n "claude-x": {"input": 1}\n}}',
+            "line 2: models.claude-x.output: expected a non-negative number",
+        ),
+        (
+            '{"models": {\n "claude-sonnet-4-5": {\n "output": "15"}}}',
+            "line 3: models.claude-sonnet-4-5.output: expected a non-negative number of USD per million tokens, got",
+        ),
+        ('{"models": {\n "claude-x": [1, 2]}}', "line 2: models.claude-x: expected an object of rates"),
+        ('{"models": {\n "claude-x": {"input": 1,}}}', "line 2: not valid JSON"),
+        ('{"prices": {}}', 'line 1: expected an object with "models"'),
+    ],
+)
+def test_malformed_price_file_names_line_and_field(tmp_path, text: str, message: str) -> None:  # type: ignore[no-untyped-def]
+    from anthropic_otel.config import ConfigError, resolve
+
+    path = tmp_path / "prices.json"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as raised:
+        resolve({"prices": str(path)})
+    assert message in str(raised.value)
+    assert "option prices=" in str(raised.value)

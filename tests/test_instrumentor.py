@@ -61,7 +61,11 @@ def test_uninstrument_restores_the_originals_and_a_client_made_before_is_instrum
         ({"capture_content": "maybe"}, {}, "capture_content='maybe': expected true or false"),
         ({}, {"ANTHROPIC_OTEL_CAPTURE_CONTENT": "sure"}, "ANTHROPIC_OTEL_CAPTURE_CONTENT='sure'"),
         ({}, {"OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": "2"}, "GENAI_CAPTURE_MESSAGE_CONTENT='2'"),
-        ({"capture_contents": True}, {}, "unknown option(s) capture_contents; the options are: capture_content"),
+        (
+            {"capture_contents": True},
+            {},
+            "unknown option(s) capture_contents; the options are: anomaly_factor, anomaly_warmup, capture_content",
+        ),
     ],
 )
 def test_bad_options_name_the_option_and_the_fix(options: dict, environ: dict, message: str) -> None:

@@ -54,6 +54,8 @@ def test_every_metric_has_the_feature_and_no_user(driver: Driver, fake: FakeAnth
         "anthropic.client.stop_reasons",
     }
     for name, points in measured.collected.items():
+        if name == "anthropic.ratelimit.headroom":
+            continue  # a gauge: it reports the last value of every series it ever had, earlier tests' too
         for attributes, _ in points:
             assert attributes["app.feature"] == "search", name
             assert "user.id" not in attributes and "app.tenant" not in attributes, name
@@ -182,3 +184,55 @@ def test_baggage_attribution(fake: FakeAnthropic, spans: Spans) -> None:
         context.detach(token)
     span = spans.one()
     assert (span.attributes["app.feature"], span.attributes["user.id"]) == ("explicit", "from-baggage")
+
+
+def test_rate_limit_headroom_gauges(fake: FakeAnthropic, measured: Metrics) -> None:
+    client = anthropic.Anthropic(base_url=fake.base_url, api_key="k", max_retries=0)
+    with attribution(feature="headroom"):
+        client.messages.create(model=SONNET, max_tokens=5, messages=USER)
+    values = {
+        (a["anthropic.ratelimit.kind"], a["anthropic.ratelimit.side"]): v
+        for a, v in measured.points("anthropic.ratelimit.headroom")
+        if a.get("app.feature") == "headroom"
+    }
+    assert values == {
+        ("requests", "limit"): 4000,
+        ("requests", "remaining"): 3999,
+        ("tokens", "limit"): 400000,
+        ("tokens", "remaining"): 399000,
+        ("input-tokens", "limit"): 320000,
+        ("input-tokens", "remaining"): 319000,
+        ("output-tokens", "limit"): 80000,
+        ("output-tokens", "remaining"): 79000,
+    }
+
+
+def test_token_anomaly_event_and_counter(fake: FakeAnthropic, measured: Metrics, spans: Spans) -> None:
+    anthropic_otel.uninstrument()
+    anthropic_otel.instrument(anomaly_factor=2, anomaly_warmup=3)
+    try:
+        client = anthropic.Anthropic(base_url=fake.base_url, api_key="k", max_retries=0)
+        with attribution(feature="anomalies"):
+            for tokens in (100, 100, 100, 201, 150):
+                fake.enqueue(Reply.message(model=SONNET, input_tokens=tokens))
+                client.messages.create(model=SONNET, max_tokens=5, messages=USER)
+    finally:
+        anthropic_otel.uninstrument()
+        anthropic_otel.instrument()
+    assert measured.total("anthropic.client.token_anomalies", app__feature="anomalies") == 1
+    events = [(span.attributes["gen_ai.usage.input_tokens"], list(span.events)) for span in spans.calls()]
+    flagged = [(tokens, [e for e in found if e.name == "anthropic.token_anomaly"]) for tokens, found in events]
+    assert [(tokens, len(found)) for tokens, found in flagged] == [(100, 0), (100, 0), (100, 0), (201, 1), (150, 0)]
+    assert dict(flagged[3][1][0].attributes) == {
+        "anthropic.tokens": 201,
+        "anthropic.tokens.average": 100.0,
+        "anthropic.tokens.factor": 2.0,
+    }
+
+
+def test_span_carries_the_cost(fake: FakeAnthropic, spans: Spans) -> None:
+    fake.enqueue(Reply.message(model=SONNET, input_tokens=1000, output_tokens=500))
+    anthropic.Anthropic(base_url=fake.base_url, api_key="k", max_retries=0).messages.create(
+        model=SONNET, max_tokens=5, messages=USER
+    )
+    assert round(spans.one().attributes["anthropic.cost.usd"], 9) == 0.0105

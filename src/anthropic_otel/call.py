@@ -18,7 +18,9 @@ from typing import Any
 from opentelemetry.trace import Span
 
 from . import content, extract, sdk_compat, spans
+from .anomalies import Anomaly
 from .attribution import current as current_attribution
+from .cost import Cost, cost_of
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +57,12 @@ class CallRecord:
     error: BaseException | None = None
     content: dict[str, str] = field(default_factory=dict)
     attribution: Mapping[str, str] = field(default_factory=dict)
+    cost: Cost | None = None
+    unpriced_model: str | None = None
+    """The model of a call that used tokens but has no price."""
+    anomaly: Anomaly | None = None
+    rate_limits: Mapping[str, int] = field(default_factory=dict)
+    """`anthropic-ratelimit-<kind>-<limit|remaining>` headers of the final response, by `<kind>-<limit|remaining>`."""
 
     @property
     def resend_count(self) -> int:
@@ -211,6 +219,18 @@ class Call:
 
     # --- the end --------------------------------------------------------------------------------------------
 
+    def price(self) -> tuple[Cost | None, str | None]:
+        """The call's cost, or the model that has no price. A call that used no tokens costs nothing to record."""
+        usage = self.response.usage
+        if usage.input is None and usage.output is None:
+            return None, None
+        model = self.response.model or self.request.model
+        price = self.sink.prices.find(model)
+        if price is None:
+            return None, model or "unknown"
+        tier = self.response.service_tier
+        return cost_of(price, usage, service_tier=tier, batch_multiplier=self.sink.prices.batch_multiplier), None
+
     def finish(self, *, error_type: str | None = None, error: BaseException | None = None) -> None:
         """Freezes the record and hands it to the sinks, the first time only. Never raises."""
         try:
@@ -225,6 +245,12 @@ class Call:
                     output = self.streamed_content.blocks
                 self.content.update(content.output_attributes(output, self.response.stop_reason))
             last = self.attempts[-1] if self.attempts else None
+            cost, unpriced = self.price()
+            anomaly = self.sink.anomalies.observe(
+                self.response.model or self.request.model,
+                self.attribution.get("app.feature"),
+                self.response.usage.total_input,
+            )
             self.record = CallRecord(
                 provider=self.provider,
                 server_address=self.server_address,
@@ -241,6 +267,10 @@ class Call:
                 error=error,
                 content=self.content,
                 attribution=self.attribution,
+                cost=cost,
+                unpriced_model=unpriced,
+                anomaly=anomaly,
+                rate_limits=extract.rate_limits(self.last_headers),
             )
         except Exception:
             log.debug("Could not make the record of a call", exc_info=True)

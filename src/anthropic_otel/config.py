@@ -48,6 +48,37 @@ def parse_keys(value: object) -> tuple[str, ...]:
     raise ValueError("attribution keys as a list or a comma-separated string of identifiers, e.g. tenant,region")
 
 
+def parse_prices(value: object) -> Any:
+    from .cost import PriceFileError, load_prices
+
+    if not isinstance(value, str) or not value:
+        raise ValueError("the path of a JSON price file")
+    try:
+        return load_prices(value)
+    except PriceFileError as err:
+        raise ValueError(f"a readable price file; {err}") from None
+
+
+def parse_factor(value: object) -> float:
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        number = 0.0
+    if not number > 1:
+        raise ValueError("a number above 1, e.g. 2 for twice the average")
+    return number
+
+
+def parse_count(value: object) -> int:
+    try:
+        number = int(value)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        number = 0
+    if number < 1:
+        raise ValueError("a whole number of requests, at least 1")
+    return number
+
+
 OPTIONS: tuple[Option, ...] = (
     Option(
         "capture_content",
@@ -70,6 +101,27 @@ OPTIONS: tuple[Option, ...] = (
         False,
         "Put user.id on metrics too (one series per user: only for small user counts).",
     ),
+    Option(
+        "prices",
+        "ANTHROPIC_OTEL_PRICES",
+        parse_prices,
+        None,
+        "A JSON price file that overrides and extends the shipped table (same shape as data/prices.json).",
+    ),
+    Option(
+        "anomaly_factor",
+        "ANTHROPIC_OTEL_ANOMALY_FACTOR",
+        parse_factor,
+        2.0,
+        "A request above this many times its (model, feature) average input is a token anomaly.",
+    ),
+    Option(
+        "anomaly_warmup",
+        "ANTHROPIC_OTEL_ANOMALY_WARMUP",
+        parse_count,
+        20,
+        "Requests per (model, feature) before anomalies are judged.",
+    ),
 )
 """Every option, in the order the README lists them."""
 
@@ -82,6 +134,9 @@ class Settings:
     capture_content: bool = False
     metric_attributes: tuple[str, ...] = ()
     metrics_include_user_id: bool = False
+    prices: Any = None
+    anomaly_factor: float = 2.0
+    anomaly_warmup: int = 20
     tracer_provider: Any = None
     meter_provider: Any = None
     logger_provider: Any = None

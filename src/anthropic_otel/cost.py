@@ -161,3 +161,68 @@ def token_counts(usage: Usage) -> dict[str, int]:
         "output": usage.output,
     }
     return {kind: count for kind, count in counts.items() if count is not None}
+
+
+RATE_FIELDS = ("input", "output", "cache_write_5m", "cache_write_1h", "cache_read")
+
+
+class PriceFileError(ValueError):
+    """A price file that cannot be read: the message names the file, the line and the field."""
+
+
+def load_prices(path: str, base: PriceTable | None = None) -> PriceTable:
+    """The shipped table overridden and extended by the JSON file at `path` (same shape as `data/prices.json`).
+
+    A model already in the table may give only the rates it changes; a new model must give all five. Raises
+    `PriceFileError` naming the line and the field of the first mistake.
+    """
+    base = base or default_table()
+    try:
+        text = open(path, encoding="utf-8").read()  # noqa: SIM115 - read in one go
+    except OSError as err:
+        raise PriceFileError(f"{path}: cannot read the price file: {err.strerror}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise PriceFileError(f"{path}, line {err.lineno}: not valid JSON: {err.msg}") from None
+    models = data.get("models") if isinstance(data, dict) else None
+    if not isinstance(models, dict):
+        raise PriceFileError(f'{path}, line 1: expected an object with "models": {{"<model id>": {{rates}}}}')
+
+    def line_of(*needles: str) -> int:
+        position = 0
+        for needle in needles:
+            found = text.find(f'"{needle}"', position)
+            position = found if found >= 0 else position
+        return text.count("\n", 0, position) + 1
+
+    merged = dict(base.models)
+    for name, entry in models.items():
+        where = f"{path}, line {line_of(name)}: models.{name}"
+        if not isinstance(entry, dict):
+            raise PriceFileError(f"{where}: expected an object of rates ({', '.join(RATE_FIELDS)})")
+        known = base.find(name)
+        values: dict[str, float] = {}
+        for field in RATE_FIELDS:
+            value = entry.get(field)
+            if value is None and known is not None:
+                values[field] = getattr(known.rates, field)
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                at = f"{path}, line {line_of(name, field)}: models.{name}.{field}"
+                raise PriceFileError(f"{at}: expected a non-negative number of USD per million tokens, got {value!r}")
+            values[field] = float(value)
+        price = ModelPrice(
+            name=name,
+            rates=Rates(**values),
+            long_context=known.long_context if known else None,
+            long_context_above=known.long_context_above if known else None,
+        )
+        if known is not None:  # every alias of a model it overrides follows
+            for key in [key for key, value in merged.items() if value is known]:
+                merged[key] = price
+        for key in (name, *entry.get("aliases", ())):
+            merged[str(key).lower()] = price
+    checked = str(data.get("checked", base.checked))
+    multiplier = data.get("batch_multiplier", base.batch_multiplier)
+    return PriceTable(checked, float(multiplier), merged)

@@ -194,3 +194,17 @@ def header(headers: object, name: str) -> str | None:
     except Exception:
         return None
     return value if isinstance(value, str) and value else None
+
+
+RATE_LIMIT_KINDS = ("requests", "tokens", "input-tokens", "output-tokens")
+
+
+def rate_limits(headers: object) -> dict[str, int]:
+    """The rate-limit headroom headers: `{"requests-limit": 4000, "requests-remaining": 3999, ...}`."""
+    found: dict[str, int] = {}
+    for kind in RATE_LIMIT_KINDS:
+        for side in ("limit", "remaining"):
+            value = header(headers, f"anthropic-ratelimit-{kind}-{side}")
+            if value is not None and value.isdigit():
+                found[f"{kind}-{side}"] = int(value)
+    return found

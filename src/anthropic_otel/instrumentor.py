@@ -15,7 +15,8 @@ from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type:
 from opentelemetry.instrumentation.utils import unwrap
 from wrapt import wrap_function_wrapper
 
-from . import config, cost, sdk_compat, streams
+from . import config, sdk_compat, streams
+from .anomalies import AnomalyDetector
 from .hooks import Hooks
 from .metrics import MetricsSink
 from .spans import SpanSink
@@ -65,11 +66,16 @@ class AnthropicInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         meter = metrics.get_meter(SCOPE, __version__, meter_provider=settings.meter_provider)
         metrics_sink = MetricsSink(
             meter,
-            cost.default_table(),
             extra_keys=settings.metric_attributes,
             include_user_id=settings.metrics_include_user_id,
         )
-        hooks = Hooks(SpanSink(tracer, [metrics_sink]), capture_content=settings.capture_content)
+        sink = SpanSink(
+            tracer,
+            [metrics_sink],
+            prices=settings.prices,
+            anomalies=AnomalyDetector(settings.anomaly_factor, settings.anomaly_warmup),
+        )
+        hooks = Hooks(sink, capture_content=settings.capture_content)
         self._wrapped = []
         for owner, name, wrapper in targets(hooks):
             wrap_function_wrapper(owner, name, wrapper)

@@ -14,7 +14,7 @@ from opentelemetry.metrics import Meter
 from opentelemetry.util.types import AttributeValue
 
 from .attribution import FEATURE, USER_ID, attribute_name
-from .cost import PriceTable, cost_of, token_counts
+from .cost import token_counts
 
 if TYPE_CHECKING:
     from .call import CallRecord
@@ -31,12 +31,10 @@ class MetricsSink:
     def __init__(
         self,
         meter: Meter,
-        prices: PriceTable,
         *,
         extra_keys: Sequence[str] = (),
         include_user_id: bool = False,
     ) -> None:
-        self.prices = prices
         self.allowed = {FEATURE, *(attribute_name(key) for key in extra_keys)}
         if include_user_id:
             self.allowed.add(USER_ID)
@@ -75,6 +73,16 @@ class MetricsSink:
         )
         self.attempts = meter.create_counter(
             "anthropic.client.attempts", unit="{attempt}", description="Every HTTP attempt, retried or not"
+        )
+        self.anomalies = meter.create_counter(
+            "anthropic.client.token_anomalies",
+            unit="{call}",
+            description="Requests whose input tokens exceed factor x the running average for their model and feature",
+        )
+        self.rate_limit = meter.create_gauge(
+            "anthropic.ratelimit.headroom",
+            unit="1",
+            description="Rate-limit headers of the latest response, by anthropic.ratelimit.kind and .side",
         )
         self.stop_reasons = meter.create_counter(
             "anthropic.client.stop_reasons", unit="{call}", description="Calls by anthropic.message.stop_reason"
@@ -121,22 +129,20 @@ class MetricsSink:
                 attributes["error.type"] = attempt.error_type
             self.attempts.add(1, attributes)
         self.record_cost(record, base)
+        if record.anomaly is not None:
+            self.anomalies.add(1, base)
+        for key, value in record.rate_limits.items():
+            kind, _, side = key.rpartition("-")
+            self.rate_limit.set(value, {**base, "anthropic.ratelimit.kind": kind, "anthropic.ratelimit.side": side})
 
     def record_cost(self, record: CallRecord, base: dict[str, AttributeValue]) -> None:
-        usage = record.response.usage
-        if usage.input is None and usage.output is None:
-            return  # Nothing was used that could cost anything (a failed call, a response without usage).
-        model = record.response.model or record.request.model
-        price = self.prices.find(model)
-        if price is None:
+        if record.unpriced_model is not None:
             self.unpriced.add(1, base)
-            if model not in self.warned and len(self.warned) < 100:
-                self.warned.add(str(model))
-                log.warning("anthropic_otel: no price for model %r; its calls record no cost", model)
+            if record.unpriced_model not in self.warned and len(self.warned) < 100:
+                self.warned.add(record.unpriced_model)
+                log.warning("anthropic_otel: no price for model %r; its calls record no cost", record.unpriced_model)
+        if (cost := record.cost) is None:
             return
-        cost = cost_of(
-            price, usage, service_tier=record.response.service_tier, batch_multiplier=self.prices.batch_multiplier
-        )
         for kind, amount in cost.by_type.items():
             if amount:
                 self.cost.add(amount, {**base, "anthropic.token.type": kind})

@@ -23,6 +23,8 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 from opentelemetry.util.types import AttributeValue
 
 from . import extract
+from .anomalies import AnomalyDetector
+from .cost import PriceTable, default_table
 
 if TYPE_CHECKING:
     from .call import Attempt, Call, CallRecord
@@ -31,6 +33,7 @@ log = logging.getLogger(__name__)
 
 SPAN_NAME = "anthropic.messages.create"
 RETRY_EVENT = "anthropic.retry"
+ANOMALY_EVENT = "anthropic.token_anomaly"
 
 START_ATTRIBUTES: tuple[tuple[str, Callable[[Call], AttributeValue | None]], ...] = (
     ("gen_ai.operation.name", lambda call: "chat"),
@@ -109,9 +112,19 @@ class NativeSpan(wrapt.ObjectProxy):  # type: ignore[misc]
 class SpanSink:
     """Starts, fills and ends the call span. Every method is guarded: it never raises."""
 
-    def __init__(self, tracer: Tracer, finishers: list[Callable[[CallRecord, Span | None], None]] | None = None):
+    def __init__(
+        self,
+        tracer: Tracer,
+        finishers: list[Callable[[CallRecord, Span | None], None]] | None = None,
+        *,
+        prices: PriceTable | None = None,
+        anomalies: AnomalyDetector | None = None,
+    ):
         self.tracer = tracer
         self.finishers = finishers or []
+        self.prices = prices or default_table()
+        """Read by the call when it ends, to price itself."""
+        self.anomalies = anomalies or AnomalyDetector()
         """Further sinks (metrics, logs) that get the record and the span, after the span has it."""
 
     def start(self, call: Call) -> None:
@@ -179,6 +192,17 @@ class SpanSink:
                 set_table(span, END_ATTRIBUTES, record)
                 for name, value in record.content.items():
                     span.set_attribute(name, value)
+                if record.cost is not None:
+                    span.set_attribute("anthropic.cost.usd", record.cost.total)
+                if (anomaly := record.anomaly) is not None:
+                    span.add_event(
+                        ANOMALY_EVENT,
+                        {
+                            "anthropic.tokens": anomaly.tokens,
+                            "anthropic.tokens.average": anomaly.average,
+                            "anthropic.tokens.factor": anomaly.factor,
+                        },
+                    )
                 if call.native is None:
                     # The SDK owns the status of its own span; the plugin's span follows the same rules.
                     if record.error_type is not None:
