@@ -13,7 +13,9 @@ from typing import Any
 
 import anthropic
 import pytest
-from opentelemetry import metrics, trace
+from opentelemetry import _logs, metrics, trace
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
 from opentelemetry.sdk.metrics import Counter, Histogram, MeterProvider, UpDownCounter
 from opentelemetry.sdk.metrics.export import AggregationTemporality, InMemoryMetricReader
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
@@ -31,6 +33,10 @@ trace.set_tracer_provider(_provider)
 DELTA = AggregationTemporality.DELTA
 READER = InMemoryMetricReader(preferred_temporality={Counter: DELTA, Histogram: DELTA, UpDownCounter: DELTA})
 metrics.set_meter_provider(MeterProvider(metric_readers=[READER]))
+LOGS = InMemoryLogRecordExporter()
+_log_provider = LoggerProvider()
+_log_provider.add_log_record_processor(SimpleLogRecordProcessor(LOGS))
+_logs.set_logger_provider(_log_provider)
 anthropic_otel.instrument()
 
 NATIVE = sdk_compat.has_native_spans()
@@ -94,6 +100,7 @@ def measured() -> Metrics:
 def spans() -> Iterator[Spans]:
     gc.collect()
     EXPORTER.clear()
+    LOGS.clear()
     yield Spans()
 
 

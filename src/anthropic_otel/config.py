@@ -79,6 +79,12 @@ def parse_count(value: object) -> int:
     return number
 
 
+def parse_logger_name(value: object) -> str:
+    if isinstance(value, str) and value.strip():
+        return value.strip()
+    raise ValueError("the name of a stdlib logger, e.g. anthropic.calls")
+
+
 OPTIONS: tuple[Option, ...] = (
     Option(
         "capture_content",
@@ -109,6 +115,17 @@ OPTIONS: tuple[Option, ...] = (
         "A JSON price file that overrides and extends the shipped table (same shape as data/prices.json).",
     ),
     Option(
+        "json_logger",
+        "ANTHROPIC_OTEL_JSON_LOGGER",
+        lambda value: (
+            str(value)
+            if isinstance(value, str) and value.strip()
+            else (_ for _ in ()).throw(ValueError("the name of a stdlib logger, e.g. anthropic.calls"))
+        ),
+        None,
+        "Also write each call's record as one JSON line to this stdlib logger.",
+    ),
+    Option(
         "anomaly_factor",
         "ANTHROPIC_OTEL_ANOMALY_FACTOR",
         parse_factor,
@@ -135,6 +152,7 @@ class Settings:
     metric_attributes: tuple[str, ...] = ()
     metrics_include_user_id: bool = False
     prices: Any = None
+    json_logger: str | None = None
     anomaly_factor: float = 2.0
     anomaly_warmup: int = 20
     tracer_provider: Any = None

@@ -7,10 +7,11 @@ Registered under the entry-point group `opentelemetry_instrumentor` as `anthropi
 from __future__ import annotations
 
 import logging
+import logging as stdlib_logging
 from collections.abc import Collection
 from typing import Any
 
-from opentelemetry import metrics, trace
+from opentelemetry import _logs, metrics, trace
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 from opentelemetry.instrumentation.utils import unwrap
 from wrapt import wrap_function_wrapper
@@ -18,6 +19,7 @@ from wrapt import wrap_function_wrapper
 from . import config, sdk_compat, streams
 from .anomalies import AnomalyDetector
 from .hooks import Hooks
+from .logs import LogSink
 from .metrics import MetricsSink
 from .spans import SpanSink
 from .version import __version__
@@ -69,9 +71,11 @@ class AnthropicInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             extra_keys=settings.metric_attributes,
             include_user_id=settings.metrics_include_user_id,
         )
+        otel_logger = _logs.get_logger(SCOPE, __version__, logger_provider=settings.logger_provider)
+        json_logger = stdlib_logging.getLogger(settings.json_logger) if settings.json_logger else None
         sink = SpanSink(
             tracer,
-            [metrics_sink],
+            [metrics_sink, LogSink(otel_logger, json_logger)],
             prices=settings.prices,
             anomalies=AnomalyDetector(settings.anomaly_factor, settings.anomaly_warmup),
         )
