@@ -149,3 +149,23 @@ def test_malformed_price_file_names_line_and_field(tmp_path, text: str, message:
         resolve({"prices": str(path)})
     assert message in str(raised.value)
     assert "option prices=" in str(raised.value)
+
+
+def test_inference_geo_multiplier_from_a_price_file(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from anthropic_otel.cost import load_prices
+    from anthropic_otel.extract import message_fields
+
+    path = tmp_path / "prices.json"
+    path.write_text('{"models": {}, "inference_geo_multipliers": {"us": 1.1}}')
+    table = load_prices(str(path))
+    fields = message_fields({"usage": {"input_tokens": 1000, "output_tokens": 500, "inference_geo": "us"}})
+    assert fields.inference_geo == "us"
+    price = table.find("claude-sonnet-4-5")
+    assert price is not None
+    geo = table.geo_multipliers[fields.inference_geo]
+    result = cost_of(price, fields.usage, service_tier="standard", batch_multiplier=0.5, geo_multiplier=geo)
+    assert round(result.total, 9) == 0.01155  # 0.0105 x 1.1
+    assert default_table().geo_multipliers == {}
+    path.write_text('{"models": {}, "inference_geo_multipliers": {\n"us": 0}}')
+    with pytest.raises(ValueError, match=r"line 2: inference_geo_multipliers\.us: expected a positive multiplier"):
+        load_prices(str(path))

@@ -228,8 +228,12 @@ class Call:
         price = self.sink.prices.find(model)
         if price is None:
             return None, model or "unknown"
+        prices = self.sink.prices
+        geo = prices.geo_multipliers.get(self.response.inference_geo or "", 1.0)
         tier = self.response.service_tier
-        return cost_of(price, usage, service_tier=tier, batch_multiplier=self.sink.prices.batch_multiplier), None
+        return cost_of(
+            price, usage, service_tier=tier, batch_multiplier=prices.batch_multiplier, geo_multiplier=geo
+        ), None
 
     def finish(self, *, error_type: str | None = None, error: BaseException | None = None) -> None:
         """Freezes the record and hands it to the sinks, the first time only. Never raises."""

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from typing import Any
 
 from .extract import Usage
+
+RATE_FIELDS = ("input", "output", "cache_write_5m", "cache_write_1h", "cache_read")
+"""The rates of a model in the table, in the order of `Rates`."""
 
 TOKEN_TYPES = ("input", "cache_read", "cache_write_5m", "cache_write_1h", "output")
 """`anthropic.token.type` values: where the tokens, and the money, go."""
@@ -49,6 +52,8 @@ class PriceTable:
     batch_multiplier: float
     models: dict[str, ModelPrice]
     """By every id and alias, lower case."""
+    geo_multipliers: dict[str, float] = field(default_factory=dict)
+    """By the `usage.inference_geo` the API reports: what pinning inference to a region costs on top."""
 
     def find(self, model: str | None) -> ModelPrice | None:
         """The price of `model`: a dated id, an alias, a Bedrock id (`us.anthropic.claude-...-v1:0`) or a Vertex
@@ -96,7 +101,8 @@ def parse_table(data: dict[str, Any]) -> PriceTable:
         )
         for key in (name, *entry.get("aliases", ())):
             models[key.lower()] = price
-    return PriceTable(str(data["checked"]), float(data.get("batch_multiplier", 0.5)), models)
+    geo = {str(key): float(value) for key, value in data.get("inference_geo_multipliers", {}).items()}
+    return PriceTable(str(data["checked"]), float(data.get("batch_multiplier", 0.5)), models, geo)
 
 
 @cache
@@ -105,7 +111,9 @@ def default_table() -> PriceTable:
     return parse_table(json.loads(text))
 
 
-def cost_of(price: ModelPrice, usage: Usage, *, service_tier: str | None, batch_multiplier: float) -> Cost:
+def cost_of(
+    price: ModelPrice, usage: Usage, *, service_tier: str | None, batch_multiplier: float, geo_multiplier: float = 1.0
+) -> Cost:
     """The cost of `usage` at `price`. Cache writes without a TTL split (older API versions) are 5-minute ones."""
     total_input = usage.total_input or 0
     rates = price.rates
@@ -131,7 +139,7 @@ def cost_of(price: ModelPrice, usage: Usage, *, service_tier: str | None, batch_
         "cache_write_1h": rates.cache_write_1h,
         "output": rates.output,
     }
-    multiplier = batch_multiplier if service_tier == "batch" else 1.0
+    multiplier = (batch_multiplier if service_tier == "batch" else 1.0) * geo_multiplier
     by_type = {kind: tokens[kind] * per_token[kind] * multiplier / 1e6 for kind in TOKEN_TYPES}
     # Reads save the difference to the input price; writes cost a premium over it. Negative when writes are
     # never read back.
@@ -161,9 +169,6 @@ def token_counts(usage: Usage) -> dict[str, int]:
         "output": usage.output,
     }
     return {kind: count for kind, count in counts.items() if count is not None}
-
-
-RATE_FIELDS = ("input", "output", "cache_write_5m", "cache_write_1h", "cache_read")
 
 
 class PriceFileError(ValueError):
@@ -203,15 +208,15 @@ def load_prices(path: str, base: PriceTable | None = None) -> PriceTable:
             raise PriceFileError(f"{where}: expected an object of rates ({', '.join(RATE_FIELDS)})")
         known = base.find(name)
         values: dict[str, float] = {}
-        for field in RATE_FIELDS:
-            value = entry.get(field)
+        for rate in RATE_FIELDS:
+            value = entry.get(rate)
             if value is None and known is not None:
-                values[field] = getattr(known.rates, field)
+                values[rate] = getattr(known.rates, rate)
                 continue
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-                at = f"{path}, line {line_of(name, field)}: models.{name}.{field}"
+                at = f"{path}, line {line_of(name, rate)}: models.{name}.{rate}"
                 raise PriceFileError(f"{at}: expected a non-negative number of USD per million tokens, got {value!r}")
-            values[field] = float(value)
+            values[rate] = float(value)
         price = ModelPrice(
             name=name,
             rates=Rates(**values),
@@ -225,4 +230,10 @@ def load_prices(path: str, base: PriceTable | None = None) -> PriceTable:
             merged[str(key).lower()] = price
     checked = str(data.get("checked", base.checked))
     multiplier = data.get("batch_multiplier", base.batch_multiplier)
-    return PriceTable(checked, float(multiplier), merged)
+    geo = dict(base.geo_multipliers)
+    for region, value in (data.get("inference_geo_multipliers") or {}).items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+            at = f"{path}, line {line_of('inference_geo_multipliers', region)}: inference_geo_multipliers.{region}"
+            raise PriceFileError(f"{at}: expected a positive multiplier, e.g. 1.1, got {value!r}")
+        geo[str(region)] = float(value)
+    return PriceTable(checked, float(multiplier), merged, geo)

@@ -119,6 +119,7 @@ class ResponseFields:
     model: str | None = None
     stop_reason: str | None = None
     service_tier: str | None = None
+    inference_geo: str | None = None
     usage: Usage = field(default_factory=Usage)
 
 
@@ -130,6 +131,7 @@ def message_fields(message: object) -> ResponseFields:
         model=as_str(get(message, "model")),
         stop_reason=as_str(get(message, "stop_reason")),
         service_tier=as_str(get(usage, "service_tier")),
+        inference_geo=as_str(get(usage, "inference_geo")),
         usage=usage_of(usage),
     )
 
