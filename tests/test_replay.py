@@ -38,6 +38,20 @@ EXPECTED = {
 }  # fmt: skip
 
 
+# The recorded prompt-caching traffic priced at claude-3-5-sonnet rates ($3 in, $15 out, $3.75 5-minute cache
+# write, $0.30 cache read per million tokens), worked out by hand: a write, then a read of the same prefix.
+COSTS = {
+    "prompt_caching#0": 0.00717825,  # 4 x 3 + 1163 x 3.75 + 187 x 15 = 7178.25 micro-dollars
+    "prompt_caching#1": 0.0033909,  # 4 x 3 + 1163 x 0.3 + 202 x 15
+    "prompt_caching_async#0": 0.00748575,
+    "prompt_caching_async#1": 0.0037215,
+    "prompt_caching_async_stream#0": 0.00872325,
+    "prompt_caching_async_stream#1": 0.0042021,
+    "prompt_caching_stream#0": 0.00739575,
+    "prompt_caching_stream#1": 0.0036765,
+}
+
+
 def recordings() -> list[Recording]:
     folder = cassette_dir()
     if folder is None:
@@ -68,6 +82,8 @@ def test_replayed_recording(recording: Recording, fake: FakeAnthropic, spans: Sp
         client.messages.create(**body)
     message_id, model, stop_reason, uncached, cache_read, cache_write, output, request_id = EXPECTED[recording.name]
     attributes = dict(spans.one().attributes or {})
+    if recording.name in COSTS:
+        assert round(attributes["anthropic.cost.usd"], 9) == COSTS[recording.name]
     actual = {
         "gen_ai.response.id": attributes.get("gen_ai.response.id"),
         "gen_ai.response.model": attributes.get("gen_ai.response.model"),
