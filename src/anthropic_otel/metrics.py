@@ -10,7 +10,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from opentelemetry.metrics import Meter
+from opentelemetry.metrics import Counter, Histogram, Meter, UpDownCounter, _Gauge
 from opentelemetry.util.types import AttributeValue
 
 from .attribution import FEATURE, USER_ID, attribute_name
@@ -27,7 +27,85 @@ DURATION_BUCKETS = [0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 
 FIRST_CHUNK_BUCKETS = [0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0]
 
 
+INSTRUMENTS: tuple[tuple[str, str, str, str, str, list[float] | None], ...] = (
+    # attribute, instrument kind, name, unit, description, advisory bucket boundaries
+    (
+        "token_usage",
+        "histogram",
+        "gen_ai.client.token.usage",
+        "{token}",
+        "Input and output tokens per call",
+        TOKEN_BUCKETS,
+    ),
+    (
+        "duration",
+        "histogram",
+        "gen_ai.client.operation.duration",
+        "s",
+        "Duration of a call, retries and the reading of its stream included",
+        DURATION_BUCKETS,
+    ),
+    (
+        "first_chunk",
+        "histogram",
+        "gen_ai.client.operation.time_to_first_chunk",
+        "s",
+        "Time from the start of a streamed call to its first content chunk",
+        FIRST_CHUNK_BUCKETS,
+    ),
+    ("tokens", "counter", "anthropic.client.tokens", "{token}", "Tokens by anthropic.token.type", None),
+    ("cost", "counter", "anthropic.client.cost", "USD", "Cost by anthropic.token.type", None),
+    (
+        "savings",
+        "up_down_counter",
+        "anthropic.client.cache.savings",
+        "USD",
+        "What cache reads saved against the uncached price, minus the cache-write premium",
+        None,
+    ),
+    ("unpriced", "counter", "anthropic.client.cost.unpriced", "{call}", "Calls whose model has no price", None),
+    ("attempts", "counter", "anthropic.client.attempts", "{attempt}", "Every HTTP attempt, retried or not", None),
+    (
+        "anomalies",
+        "counter",
+        "anthropic.client.token_anomalies",
+        "{call}",
+        "Requests whose input tokens exceed factor x the running average for their model and feature",
+        None,
+    ),
+    (
+        "rate_limit",
+        "gauge",
+        "anthropic.ratelimit.headroom",
+        "1",
+        "Rate-limit headers of the latest response, by anthropic.ratelimit.kind and .side",
+        None,
+    ),
+    (
+        "stop_reasons",
+        "counter",
+        "anthropic.client.stop_reasons",
+        "{call}",
+        "Calls by anthropic.message.stop_reason",
+        None,
+    ),
+)
+"""Every instrument, created once per `instrument()`."""
+
+
 class MetricsSink:
+    token_usage: Histogram
+    duration: Histogram
+    first_chunk: Histogram
+    tokens: Counter
+    cost: Counter
+    savings: UpDownCounter
+    unpriced: Counter
+    attempts: Counter
+    anomalies: Counter
+    rate_limit: _Gauge  # the API exports the synchronous gauge under this name only
+    stop_reasons: Counter
+
     def __init__(
         self,
         meter: Meter,
@@ -39,54 +117,10 @@ class MetricsSink:
         if include_user_id:
             self.allowed.add(USER_ID)
         self.warned: set[str] = set()
-        self.token_usage = meter.create_histogram(
-            "gen_ai.client.token.usage",
-            unit="{token}",
-            description="Input and output tokens per call",
-            explicit_bucket_boundaries_advisory=TOKEN_BUCKETS,
-        )
-        self.duration = meter.create_histogram(
-            "gen_ai.client.operation.duration",
-            unit="s",
-            description="Duration of a call, retries and the reading of its stream included",
-            explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
-        )
-        self.first_chunk = meter.create_histogram(
-            "gen_ai.client.operation.time_to_first_chunk",
-            unit="s",
-            description="Time from the start of a streamed call to its first content chunk",
-            explicit_bucket_boundaries_advisory=FIRST_CHUNK_BUCKETS,
-        )
-        self.tokens = meter.create_counter(
-            "anthropic.client.tokens", unit="{token}", description="Tokens by anthropic.token.type"
-        )
-        self.cost = meter.create_counter(
-            "anthropic.client.cost", unit="USD", description="Cost by anthropic.token.type"
-        )
-        self.savings = meter.create_up_down_counter(
-            "anthropic.client.cache.savings",
-            unit="USD",
-            description="What cache reads saved against the uncached price, minus the cache-write premium",
-        )
-        self.unpriced = meter.create_counter(
-            "anthropic.client.cost.unpriced", unit="{call}", description="Calls whose model has no price"
-        )
-        self.attempts = meter.create_counter(
-            "anthropic.client.attempts", unit="{attempt}", description="Every HTTP attempt, retried or not"
-        )
-        self.anomalies = meter.create_counter(
-            "anthropic.client.token_anomalies",
-            unit="{call}",
-            description="Requests whose input tokens exceed factor x the running average for their model and feature",
-        )
-        self.rate_limit = meter.create_gauge(
-            "anthropic.ratelimit.headroom",
-            unit="1",
-            description="Rate-limit headers of the latest response, by anthropic.ratelimit.kind and .side",
-        )
-        self.stop_reasons = meter.create_counter(
-            "anthropic.client.stop_reasons", unit="{call}", description="Calls by anthropic.message.stop_reason"
-        )
+        for attribute, kind, name, unit, description, buckets in INSTRUMENTS:
+            advisory = {"explicit_bucket_boundaries_advisory": buckets} if buckets else {}
+            create = getattr(meter, f"create_{kind}")
+            setattr(self, attribute, create(name, unit=unit, description=description, **advisory))
 
     def base_attributes(self, record: CallRecord) -> dict[str, AttributeValue]:
         attributes: dict[str, AttributeValue] = {
