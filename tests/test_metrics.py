@@ -236,3 +236,32 @@ def test_span_carries_the_cost(fake: FakeAnthropic, spans: Spans) -> None:
         model=SONNET, max_tokens=5, messages=USER
     )
     assert round(spans.one().attributes["anthropic.cost.usd"], 9) == 0.0105
+
+
+def test_batch_results_are_metered_once_at_half_price(fake: FakeAnthropic, measured: Metrics) -> None:
+    fake.default = Reply.message("one two three four", id="msg_batch_sync", input_tokens=1000, output_tokens=500)
+    client = anthropic.Anthropic(base_url=fake.base_url, api_key="k", max_retries=0)
+    params = {"model": SONNET, "max_tokens": 100, "messages": USER}
+    batch = client.messages.batches.create(
+        requests=[{"custom_id": f"r{n}", "params": params} for n in range(3)]  # type: ignore[misc,list-item]
+    )
+    with attribution(feature="nightly"):
+        first = [result.result.type for result in client.messages.batches.results(batch.id)]
+        again = list(client.messages.batches.results(batch.id))  # read twice: counted once
+    assert first == ["succeeded"] * 3 and len(again) == 3
+    # 3 x (1000 x $3 + 500 x $15) / 1e6 / 2
+    assert round(measured.total("anthropic.client.cost", anthropic__batch=True, app__feature="nightly"), 9) == 0.01575
+    assert measured.total("anthropic.client.tokens", anthropic__batch=True, anthropic__token__type="output") == 1500
+
+
+def test_async_batch_results(fake: FakeAnthropic, measured: Metrics) -> None:
+    fake.default = Reply.message(id="msg_async_batch", input_tokens=2000, output_tokens=100)
+    params = {"model": SONNET, "max_tokens": 100, "messages": USER}
+
+    async def main() -> int:
+        client = anthropic.AsyncAnthropic(base_url=fake.base_url, api_key="k", max_retries=0)
+        batch = await client.messages.batches.create(requests=[{"custom_id": "a", "params": params}])  # type: ignore[list-item]
+        return len([result async for result in await client.messages.batches.results(batch.id)])
+
+    assert asyncio.run(main()) == 1
+    assert round(measured.total("anthropic.client.cost", anthropic__batch=True), 9) == 0.00375  # (0.006 + 0.0015) / 2

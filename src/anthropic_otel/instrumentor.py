@@ -18,6 +18,7 @@ from wrapt import wrap_function_wrapper
 
 from . import config, sdk_compat, streams
 from .anomalies import AnomalyDetector
+from .batches import BatchResults
 from .hooks import Hooks
 from .logs import LogSink
 from .metrics import MetricsSink
@@ -29,7 +30,7 @@ log = logging.getLogger(__name__)
 SCOPE = "anthropic_otel"
 
 
-def targets(hooks: Hooks) -> list[tuple[Any, str, Any]]:
+def targets(hooks: Hooks, batch_results: BatchResults) -> list[tuple[Any, str, Any]]:
     """(module or class, attribute, wrapper) for every hook this SDK generation needs."""
     base = sdk_compat.base_client()
     http = sdk_compat.http_module()
@@ -49,6 +50,8 @@ def targets(hooks: Hooks) -> list[tuple[Any, str, Any]]:
         (async_stream_cls, "__stream__", streams.stream_events_async),
         (async_stream_cls, "close", streams.stream_close_async),
     ]
+    decoder, async_decoder = sdk_compat.jsonl_decoders()
+    found += [(decoder, "__decode__", batch_results.decode), (async_decoder, "__decode__", batch_results.decode_async)]
     if sdk_compat.has_native_spans():
         found.append((base, "start_api_call_span", hooks.native_span))
     return found
@@ -80,8 +83,9 @@ class AnthropicInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             anomalies=AnomalyDetector(settings.anomaly_factor, settings.anomaly_warmup),
         )
         hooks = Hooks(sink, capture_content=settings.capture_content)
+        batch_results = BatchResults(sink, metrics_sink)
         self._wrapped = []
-        for owner, name, wrapper in targets(hooks):
+        for owner, name, wrapper in targets(hooks, batch_results):
             wrap_function_wrapper(owner, name, wrapper)
             self._wrapped.append((owner, name))
 

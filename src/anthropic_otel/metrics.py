@@ -14,7 +14,8 @@ from opentelemetry.metrics import Counter, Histogram, Meter, UpDownCounter, _Gau
 from opentelemetry.util.types import AttributeValue
 
 from .attribution import FEATURE, USER_ID, attribute_name
-from .cost import token_counts
+from .cost import Cost, PriceTable, cost_of, token_counts
+from .extract import ResponseFields
 
 if TYPE_CHECKING:
     from .call import CallRecord
@@ -169,14 +170,42 @@ class MetricsSink:
             kind, _, side = key.rpartition("-")
             self.rate_limit.set(value, {**base, "anthropic.ratelimit.kind": kind, "anthropic.ratelimit.side": side})
 
+    def batch_result(self, fields: ResponseFields, attribution: Mapping[str, str], prices: PriceTable) -> None:
+        """Meters one succeeded Message Batches result: its tokens and what it cost at the batch price."""
+        base: dict[str, AttributeValue] = {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.provider.name": "anthropic",
+            "anthropic.batch": True,
+            **self.low_cardinality(attribution),
+        }
+        if fields.model is not None:
+            base["gen_ai.request.model"] = base["gen_ai.response.model"] = fields.model
+        for kind, count in token_counts(fields.usage).items():
+            self.tokens.add(count, {**base, "anthropic.token.type": kind})
+        price = prices.find(fields.model)
+        if price is None:
+            self.unpriced.add(1, base)
+            return
+        geo = prices.geo_multipliers.get(fields.inference_geo or "", 1.0)
+        cost = cost_of(
+            price,
+            fields.usage,
+            service_tier=fields.service_tier,
+            batch_multiplier=prices.batch_multiplier,
+            geo_multiplier=geo,
+        )
+        self.add_cost(cost, base)
+
     def record_cost(self, record: CallRecord, base: dict[str, AttributeValue]) -> None:
         if record.unpriced_model is not None:
             self.unpriced.add(1, base)
             if record.unpriced_model not in self.warned and len(self.warned) < 100:
                 self.warned.add(record.unpriced_model)
                 log.warning("anthropic_otel: no price for model %r; its calls record no cost", record.unpriced_model)
-        if (cost := record.cost) is None:
-            return
+        if record.cost is not None:
+            self.add_cost(record.cost, base)
+
+    def add_cost(self, cost: Cost, base: dict[str, AttributeValue]) -> None:
         for kind, amount in cost.by_type.items():
             if amount:
                 self.cost.add(amount, {**base, "anthropic.token.type": kind})

@@ -171,6 +171,12 @@ def stream_classes() -> tuple[type, type]:
     return module.Stream, module.AsyncStream
 
 
+def jsonl_decoders() -> tuple[type, type]:
+    """The SDK's `JSONLDecoder` and `AsyncJSONLDecoder`, which decode Message Batches results."""
+    module = import_module("anthropic._decoders.jsonl")
+    return module.JSONLDecoder, module.AsyncJSONLDecoder
+
+
 @functools.cache
 def raw_response_classes() -> tuple[type, ...]:
     """The wrappers that `with_raw_response` and `with_streaming_response` return, in every generation."""

@@ -1,0 +1,84 @@
+"""Message Batches results: each succeeded result is a call already made and billed, at the batch price.
+
+Every SDK generation decodes `messages.batches.results()` with `JSONLDecoder.__decode__` (and the async twin).
+The plugin watches the decoded results go by and meters each succeeded one once: tokens, cost (half price, as
+`service_tier=batch` says, and assumed when a result does not say) and cache savings, with `anthropic.batch=true`
+and the attribution of the code that reads the results. Reading the same results twice does not count them
+twice: the last `SEEN_LIMIT` (message id, custom id) pairs are remembered.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from . import extract
+from .attribution import current as current_attribution
+
+if TYPE_CHECKING:
+    from .metrics import MetricsSink
+    from .spans import SpanSink
+
+log = logging.getLogger(__name__)
+
+SEEN_LIMIT = 100_000
+
+
+class BatchResults:
+    def __init__(self, sink: SpanSink, metrics: MetricsSink) -> None:
+        self.sink = sink
+        self.metrics = metrics
+        self.seen: OrderedDict[str, None] = OrderedDict()
+        """Message id and custom id of the results already metered, oldest first."""
+        self.lock = threading.Lock()
+
+    def first_time(self, message_id: str | None, custom_id: object) -> bool:
+        if message_id is None:
+            return True
+        key = f"{message_id}/{custom_id}"
+        with self.lock:
+            if key in self.seen:
+                return False
+            self.seen[key] = None
+            if len(self.seen) > SEEN_LIMIT:
+                self.seen.popitem(last=False)
+            return True
+
+    def take(self, item: object) -> None:
+        """Meters one decoded result line. Never raises."""
+        try:
+            result = extract.get(item, "result")
+            if extract.get(result, "type") != "succeeded":
+                return
+            fields = extract.message_fields(extract.get(result, "message"))
+            if fields.usage.input is None and fields.usage.output is None:
+                return
+            if not self.first_time(fields.id, extract.get(item, "custom_id")):
+                return
+            if fields.service_tier is None:
+                fields = replace(fields, service_tier="batch")
+            self.metrics.batch_result(fields, current_attribution(), self.sink.prices)
+        except Exception:
+            log.debug("Could not meter a batch result", exc_info=True)
+
+    def observed(self, items: Iterator[Any]) -> Iterator[Any]:
+        for item in items:
+            self.take(item)
+            yield item
+
+    async def observed_async(self, items: AsyncIterator[Any]) -> AsyncIterator[Any]:
+        async for item in items:
+            self.take(item)
+            yield item
+
+    def decode(self, wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """Wrapper of `JSONLDecoder.__decode__`."""
+        return self.observed(wrapped(*args, **kwargs))
+
+    def decode_async(self, wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """Wrapper of `AsyncJSONLDecoder.__decode__`."""
+        return self.observed_async(wrapped(*args, **kwargs))
