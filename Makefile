@@ -20,8 +20,8 @@ PIP_FLAGS := -q --disable-pip-version-check
 	touch $@
 
 lint: .venv/.ok
-	.venv/bin/ruff check src tests demo
-	.venv/bin/ruff format --check src tests demo
+	.venv/bin/ruff check src tests demo benchmarks
+	.venv/bin/ruff format --check src tests demo benchmarks
 
 format: .venv/.ok
 	.venv/bin/ruff format src tests demo
