@@ -1,14 +1,39 @@
-"""First cut of the overhead benchmark (issue 4): sync `messages.create` and a 50-event stream, bare SDK versus
-anthropic-otel fully on, against an in-process transport, alternating configurations every round.
+"""What anthropic-otel costs per call, side by side with the bare SDK (issue 4).
 
-Run: `.venv/bin/python benchmarks/overhead.py` (prints medians and ratios; it asserts nothing).
+The real SDK runs against an in-process transport (`httpx.MockTransport` / `httpx2.MockTransport` passed as
+`http_client`), so there is no network noise, with response bodies and headers shaped like the API's. A real
+OpenTelemetry SDK pipeline is installed (BatchSpanProcessor, a periodic metric reader, a batch log processor)
+whose exporters drop what they get but count it, so a dropped span shows.
+
+Configurations, measured in one process, each round in a rotated order:
+- `bare`: the SDK uninstrumented, its native tracing off;
+- `native`: the SDK's own tracing only (anthropic 1.14+);
+- `otel`: anthropic-otel fully on (span, all metrics, cost, log record), native tracing off;
+- `native+otel`: anthropic-otel on top of the SDK's own span (1.14+).
+
+Workloads: sync `create`, async `create`, a `stream=True` call read to the end (50 events, and 6 events for the
+cost per event), and `messages.stream()`. Every call is timed on its own; the report gives median and p90 per
+configuration and the added cost as microseconds and as a ratio of the bare call. A memory run then makes
+100,000 calls and reports the growth of the process, and the threads and tasks alive before and after.
+
+    .venv/bin/python benchmarks/overhead.py             # the full run (`make bench` runs it on two SDKs)
+    .venv/bin/python benchmarks/overhead.py --smoke     # the guard in `make test`: fails above +100%
 """
 
 from __future__ import annotations
 
+import argparse
+import asyncio
+import gc
 import json
+import os
+import platform
 import statistics
+import sys
+import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import anthropic
@@ -22,61 +47,107 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
 import anthropic_otel
+from anthropic_otel import sdk_compat
 
 HTTP: Any = getattr(base, "httpx2", None) or base.httpx
-MODEL = "claude-sonnet-4-5-20250929"
+NATIVE = sdk_compat.has_native_spans()
+MODEL = "claude-haiku-4-5-20251001"
+ANSWER = (
+    "OpenTelemetry gives you three signals. Traces follow one request across services, metrics count and "
+    "measure what happens over time, and logs keep the details of single events. For an LLM client, the span "
+    "of each call carries the model, the token counts and the stop reason; the metrics add them up by model "
+    "and feature so you can see spend and latency trends; and the log record keeps the request id, so that a "
+    "support ticket can be matched to the exact call. Sampling keeps trace volume down, while metrics stay "
+    "complete, because they are aggregated in the process before export."
+)
 MESSAGE = {
-    "id": "msg_bench",
+    "id": "msg_01XFDUDYJgAACzvnptvVoYEL",
     "type": "message",
     "role": "assistant",
     "model": MODEL,
-    "content": [{"type": "text", "text": "Hello! How can I help you today?"}],
+    "content": [{"type": "text", "text": ANSWER}],
     "stop_reason": "end_turn",
     "stop_sequence": None,
     "usage": {
-        "input_tokens": 120,
-        "output_tokens": 9,
+        "input_tokens": 412,
+        "output_tokens": 121,
         "cache_read_input_tokens": 2048,
         "cache_creation_input_tokens": 0,
+        "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 0},
+        "service_tier": "standard",
     },
+}
+HEADERS = {
+    # The header set of a recorded API response (../shared/fixtures/recorded-anthropic), with today's limits.
+    "date": "Tue, 24 Nov 2026 20:00:00 GMT",
+    "request-id": "req_011CVbench0000000000000",
+    "anthropic-organization-id": "00000000-0000-0000-0000-000000000000",
+    "anthropic-ratelimit-requests-limit": "4000",
+    "anthropic-ratelimit-requests-remaining": "3999",
+    "anthropic-ratelimit-requests-reset": "2026-11-24T20:00:01Z",
+    "anthropic-ratelimit-input-tokens-limit": "400000",
+    "anthropic-ratelimit-input-tokens-remaining": "397000",
+    "anthropic-ratelimit-input-tokens-reset": "2026-11-24T20:00:01Z",
+    "anthropic-ratelimit-output-tokens-limit": "80000",
+    "anthropic-ratelimit-output-tokens-remaining": "79800",
+    "anthropic-ratelimit-output-tokens-reset": "2026-11-24T20:00:01Z",
+    "anthropic-ratelimit-tokens-limit": "480000",
+    "anthropic-ratelimit-tokens-remaining": "476800",
+    "anthropic-ratelimit-tokens-reset": "2026-11-24T20:00:01Z",
+    "via": "1.1 google",
+    "cf-cache-status": "DYNAMIC",
+    "server": "cloudflare",
+    "cf-ray": "8e0000000000000-SJC",
+    "x-robots-tag": "none",
 }
 
 
-def sse() -> bytes:
-    events = [("message_start", {"type": "message_start", "message": {**MESSAGE, "content": [], "stop_reason": None}})]
-    events.append(
+def sse(events: int) -> bytes:
+    """A streamed Message of exactly `events` events, the text spread over its content deltas."""
+    deltas = events - 5
+    words = ANSWER.split(" ")
+    per_delta = max(len(words) // deltas, 1)
+    chunks = [" ".join(words[i * per_delta : (i + 1) * per_delta]) + " " for i in range(deltas)]
+    start = {**MESSAGE, "content": [], "stop_reason": None, "usage": {**MESSAGE["usage"], "output_tokens": 1}}
+    sequence: list[tuple[str, dict[str, Any]]] = [
+        ("message_start", {"type": "message_start", "message": start}),
         (
             "content_block_start",
             {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
-        )
-    )
-    for n in range(46):
-        delta = {"type": "text_delta", "text": f"word{n} "}
-        events.append(("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": delta}))
-    events.append(("content_block_stop", {"type": "content_block_stop", "index": 0}))
-    events.append(
-        (
-            "message_delta",
-            {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 46}},
-        )
-    )
-    events.append(("message_stop", {"type": "message_stop"}))
-    return b"".join(f"event: {name}\ndata: {json.dumps(data)}\n\n".encode() for name, data in events)
+        ),
+    ]
+    for chunk in chunks:
+        delta = {"type": "text_delta", "text": chunk}
+        sequence.append(("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": delta}))
+    sequence.append(("content_block_stop", {"type": "content_block_stop", "index": 0}))
+    usage = {"output_tokens": 121}
+    sequence.append(("message_delta", {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": usage}))
+    sequence.append(("message_stop", {"type": "message_stop"}))
+    return b"".join(f"event: {name}\ndata: {json.dumps(data)}\n\n".encode() for name, data in sequence)
 
 
 JSON_BODY = json.dumps(MESSAGE).encode()
-SSE_BODY = sse()
-HEADERS = {"request-id": "req_bench", "anthropic-ratelimit-requests-remaining": "3999"}
+STREAMS = {50: sse(50), 6: sse(6)}
 
 
 def handler(request: Any) -> Any:
-    if b'"stream":true' in request.content or b'"stream": true' in request.content:
-        return HTTP.Response(200, headers={**HEADERS, "content-type": "text/event-stream"}, content=SSE_BODY)
-    return HTTP.Response(200, headers={**HEADERS, "content-type": "application/json"}, content=JSON_BODY)
+    events = request.headers.get("x-bench-events")
+    if events is None:
+        return HTTP.Response(200, headers={**HEADERS, "content-type": "application/json"}, content=JSON_BODY)
+    headers = {**HEADERS, "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache"}
+    return HTTP.Response(200, headers=headers, content=STREAMS[int(events)])
+
+
+class Counted:
+    """Exporters that drop what they get, but count it."""
+
+    spans = 0
+    logs = 0
 
 
 class DropSpans(SpanExporter):  # type: ignore[misc]
     def export(self, spans: Any) -> Any:
+        Counted.spans += len(spans)
         return SpanExportResult.SUCCESS
 
 
@@ -93,6 +164,7 @@ class DropMetrics(MetricExporter):  # type: ignore[misc]
 
 class DropLogs(LogRecordExporter):  # type: ignore[misc]
     def export(self, batch: Any) -> Any:
+        Counted.logs += len(batch)
         return LogRecordExportResult.SUCCESS
 
     def shutdown(self) -> None:
@@ -102,47 +174,275 @@ class DropLogs(LogRecordExporter):  # type: ignore[misc]
         return True
 
 
-def main(rounds: int = 30, calls: int = 200) -> None:
+def install_pipeline() -> tuple[TracerProvider, MeterProvider, LoggerProvider]:
     tracer_provider = TracerProvider()
     tracer_provider.add_span_processor(BatchSpanProcessor(DropSpans()))
     trace.set_tracer_provider(tracer_provider)
-    metrics.set_meter_provider(MeterProvider([PeriodicExportingMetricReader(DropMetrics(), 60_000)]))
+    meter_provider = MeterProvider([PeriodicExportingMetricReader(DropMetrics(), export_interval_millis=10_000)])
+    metrics.set_meter_provider(meter_provider)
     log_provider = LoggerProvider()
     log_provider.add_log_record_processor(BatchLogRecordProcessor(DropLogs()))
     _logs.set_logger_provider(log_provider)
+    return tracer_provider, meter_provider, log_provider
 
-    options: dict[str, Any] = {"open_telemetry": False} if anthropic_otel.sdk_compat.has_native_spans() else {}
-    client = anthropic.Anthropic(api_key="k", http_client=HTTP.Client(transport=HTTP.MockTransport(handler)), **options)
-    body = {"model": MODEL, "max_tokens": 64, "messages": [{"role": "user", "content": "hi"}]}
 
-    def plain() -> None:
-        client.messages.create(**body)
+BODY = {"model": MODEL, "max_tokens": 1024, "messages": [{"role": "user", "content": "What is OpenTelemetry for?"}]}
 
-    def streamed() -> None:
-        for _ in client.messages.create(**body, stream=True):
-            pass
 
-    results: dict[tuple[str, str], list[float]] = {}
-    for round_number in range(rounds):
-        order = ["bare", "otel"] if round_number % 2 == 0 else ["otel", "bare"]
-        for config in order:
-            if config == "otel":
-                anthropic_otel.instrument()
-            else:
-                anthropic_otel.uninstrument()
-            for name, work in (("create", plain), ("stream (50 events)", streamed)):
-                started = time.perf_counter()
-                for _ in range(calls):
-                    work()
-                results.setdefault((name, config), []).append((time.perf_counter() - started) / calls * 1e6)
-    print(f"anthropic {anthropic.__version__}, {rounds} rounds x {calls} calls, median us per call")
-    for name in ("create", "stream (50 events)"):
-        bare = statistics.median(results[(name, "bare")])
-        otel = statistics.median(results[(name, "otel")])
+@dataclass
+class Clients:
+    sync: Any
+    async_: Any
+
+
+def make_clients(native: bool) -> Clients:
+    options: dict[str, Any] = {"open_telemetry": False} if NATIVE and not native else {}
+    transport = HTTP.MockTransport(handler)
+    return Clients(
+        anthropic.Anthropic(api_key="sk-bench", http_client=HTTP.Client(transport=transport), **options),
+        anthropic.AsyncAnthropic(api_key="sk-bench", http_client=HTTP.AsyncClient(transport=transport), **options),
+    )
+
+
+Workload = Callable[[Clients, int, list[int]], None]
+
+
+def sync_create(clients: Clients, calls: int, samples: list[int]) -> None:
+    create = clients.sync.messages.create
+    for _ in range(calls):
+        started = time.perf_counter_ns()
+        create(**BODY)
+        samples.append(time.perf_counter_ns() - started)
+
+
+def stream_of(events: int) -> Workload:
+    def streamed(clients: Clients, calls: int, samples: list[int]) -> None:
+        create = clients.sync.messages.create
+        headers = {"x-bench-events": str(events)}
+        for _ in range(calls):
+            started = time.perf_counter_ns()
+            for _event in create(**BODY, stream=True, extra_headers=headers):
+                pass
+            samples.append(time.perf_counter_ns() - started)
+
+    return streamed
+
+
+def stream_helper(clients: Clients, calls: int, samples: list[int]) -> None:
+    headers = {"x-bench-events": "50"}
+    for _ in range(calls):
+        started = time.perf_counter_ns()
+        with clients.sync.messages.stream(**BODY, extra_headers=headers) as stream:
+            for _event in stream:
+                pass
+        samples.append(time.perf_counter_ns() - started)
+
+
+LOOP = asyncio.new_event_loop()
+
+
+def async_create(clients: Clients, calls: int, samples: list[int]) -> None:
+    async def run() -> None:
+        create = clients.async_.messages.create
+        for _ in range(calls):
+            started = time.perf_counter_ns()
+            await create(**BODY)
+            samples.append(time.perf_counter_ns() - started)
+
+    LOOP.run_until_complete(run())
+
+
+WORKLOADS: dict[str, Workload] = {
+    "create": sync_create,
+    "async create": async_create,
+    "stream, 50 events": stream_of(50),
+    "stream, 6 events": stream_of(6),
+    "messages.stream(), 50 events": stream_helper,
+}
+SMOKE_WORKLOADS = ("create", "stream, 50 events")
+
+
+def configurations() -> list[str]:
+    return ["bare", "native", "otel", "native+otel"] if NATIVE else ["bare", "otel"]
+
+
+def measure(rounds: int, calls: int, workloads: tuple[str, ...]) -> dict[tuple[str, str], list[int]]:
+    """Per-call nanoseconds by (workload, configuration). Each round runs every configuration once, in an order
+    rotated by one from the round before, so that no configuration always runs first or right after another."""
+    clients = {False: make_clients(native=False), True: make_clients(native=True)}
+    configs = configurations()
+    samples: dict[tuple[str, str], list[int]] = {}
+    instrumented = False
+    for number in range(rounds + 1):  # round 0 warms everything up and is not kept
+        shift = number % len(configs)
+        for config in configs[shift:] + configs[:shift]:
+            if instrumented != ("otel" in config):
+                instrumented = not instrumented
+                (anthropic_otel.instrument if instrumented else anthropic_otel.uninstrument)()
+            for name in workloads:
+                gc.collect()
+                kept = samples.setdefault((name, config), []) if number else []
+                WORKLOADS[name](clients["native" in config], calls, kept)
+    if instrumented:
+        anthropic_otel.uninstrument()
+    return samples
+
+
+def p90(values: list[int]) -> float:
+    return statistics.quantiles(values, n=10)[-1]
+
+
+@dataclass
+class Row:
+    workload: str
+    config: str
+    median_us: float
+    p90_us: float
+    added_us: float | None
+    added_ratio: float | None
+
+
+def summarise(samples: dict[tuple[str, str], list[int]], workloads: tuple[str, ...]) -> list[Row]:
+    """One row per (workload, configuration). `added` compares `otel` with `bare`, and `native+otel` with
+    `native` (what the plugin adds on top of the SDK's own span), both as a ratio of the bare call."""
+    rows = []
+    for name in workloads:
+        bare = statistics.median(samples[(name, "bare")]) / 1000
+        for config in configurations():
+            values = samples[(name, config)]
+            median = statistics.median(values) / 1000
+            reference = {"otel": "bare", "native+otel": "native"}.get(config)
+            added = median - statistics.median(samples[(name, reference)]) / 1000 if reference else None
+            rows.append(
+                Row(name, config, median, p90(values) / 1000, added, added / bare if added is not None else None)
+            )
+    return rows
+
+
+def per_event_us(rows: list[Row], config: str) -> float | None:
+    """The plugin's cost per stream event: the difference in added cost between a 50-event and a 6-event stream,
+    over the 44 events between them."""
+    added = {row.workload: row.added_us for row in rows if row.config == config}
+    long, short = added.get("stream, 50 events"), added.get("stream, 6 events")
+    return None if long is None or short is None else (long - short) / 44
+
+
+def rss_bytes() -> int:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def memory_run(calls: int) -> dict[str, Any]:
+    """`calls` instrumented calls (creates and streams, sync and async), after a warm-up of a tenth as many:
+    the process's resident memory at each tenth, and the threads and asyncio tasks alive before and after."""
+    clients = make_clients(native=False)
+    anthropic_otel.instrument()
+    step = max(calls // 10, 1)
+    mix: list[Workload] = [sync_create, stream_of(6), async_create]
+    samples: list[int] = []
+    for workload in mix:
+        workload(clients, step // len(mix), samples)
+    gc.collect()
+    threads_before = threading.active_count()
+    checkpoints = [rss_bytes()]
+    done = 0
+    while done < calls:
+        for workload in mix:
+            workload(clients, step // len(mix), samples)
+            samples.clear()
+        done += step // len(mix) * len(mix)
+        gc.collect()
+        checkpoints.append(rss_bytes())
+    tasks = len(asyncio.all_tasks(LOOP))
+    anthropic_otel.uninstrument()
+    return {
+        "calls": done,
+        "rss_mb": [round(value / 2**20, 1) for value in checkpoints],
+        "growth_mb": round((checkpoints[-1] - checkpoints[0]) / 2**20, 2),
+        "growth_after_first_tenth_mb": round((checkpoints[-1] - checkpoints[1]) / 2**20, 2),
+        "threads_before": threads_before,
+        "threads_after": threading.active_count(),
+        "tasks_left": tasks,
+    }
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as info:
+            cpu = next(line.split(":", 1)[1].strip() for line in info if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"
+
+
+def report(rows: list[Row], rounds: int, calls: int) -> None:
+    print(f"anthropic {anthropic.__version__} on {machine()}")
+    print(f"{rounds} rounds x {calls} calls per workload and configuration; microseconds per call")
+    print(f"{'workload':30} {'config':12} {'median':>9} {'p90':>9} {'added':>9} {'ratio':>8}")
+    for row in rows:
+        added = f"{row.added_us:+9.1f}" if row.added_us is not None else " " * 9
+        ratio = f"{row.added_ratio:+8.1%}" if row.added_ratio is not None else ""
+        print(f"{row.workload:30} {row.config:12} {row.median_us:9.1f} {row.p90_us:9.1f} {added} {ratio}")
+    for config in ("otel", "native+otel"):
+        if (value := per_event_us(rows, config)) is not None:
+            print(f"per stream event, {config}: {value:+.2f} us")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--calls", type=int, default=200, help="calls per workload, configuration and round")
+    parser.add_argument("--memory-calls", type=int, default=100_000, help="0 skips the memory run")
+    parser.add_argument("--json", help="also write the figures to this file")
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="the guard of `make test`: a few thousand calls, failing only if the plugin adds over 100%%",
+    )
+    args = parser.parse_args(argv)
+    install_pipeline()
+    workloads = SMOKE_WORKLOADS if args.smoke else tuple(WORKLOADS)
+    rounds, calls = (6, 200) if args.smoke else (args.rounds, args.calls)
+    spans_before = Counted.spans
+    rows = summarise(measure(rounds, calls, workloads), workloads)
+    report(rows, rounds, calls)
+    trace.get_tracer_provider().force_flush()  # type: ignore[attr-defined]
+    instrumented_calls = (rounds + 1) * calls * len(workloads) * sum("otel" in c for c in configurations())
+    native_calls = (rounds + 1) * calls * len(workloads) * (configurations().count("native"))
+    print(f"spans exported: {Counted.spans - spans_before} of {instrumented_calls + native_calls} calls traced")
+    if args.smoke:
+        worst = max(row.added_ratio for row in rows if row.added_ratio is not None)
+        if worst > 1.0:
+            print(f"FAIL: anthropic-otel adds {worst:.0%} to a bare call (the guard allows 100%)")
+            return 1
+        print(f"ok: at most {worst:+.0%} added (the guard fails above +100%)")
+        return 0
+    memory = memory_run(args.memory_calls) if args.memory_calls else None
+    if memory is not None:
         print(
-            f"  {name:20} bare {bare:8.1f}  otel {otel:8.1f}  added {otel - bare:7.1f} us  ratio {otel / bare - 1:+.1%}"
+            f"memory over {memory['calls']} instrumented calls: RSS {memory['rss_mb'][0]} -> {memory['rss_mb'][-1]} MB "
+            f"({memory['growth_after_first_tenth_mb']:+} MB after the first tenth); checkpoints {memory['rss_mb']}"
         )
+        print(
+            f"threads {memory['threads_before']} before, {memory['threads_after']} after; "
+            f"asyncio tasks left: {memory['tasks_left']}"
+        )
+    if args.json:
+        with open(args.json, "w") as out:
+            figures = {
+                "anthropic": anthropic.__version__,
+                "machine": machine(),
+                "date": time.strftime("%Y-%m-%d"),
+                "rounds": rounds,
+                "calls": calls,
+                "rows": [vars(row) for row in rows],
+                "per_event_us": {config: per_event_us(rows, config) for config in ("otel", "native+otel")},
+                "memory": memory,
+            }
+            json.dump(figures, out, indent=2)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

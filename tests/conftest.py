@@ -16,8 +16,15 @@ import pytest
 from opentelemetry import _logs, metrics, trace
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
-from opentelemetry.sdk.metrics import Counter, Histogram, MeterProvider, UpDownCounter
-from opentelemetry.sdk.metrics.export import AggregationTemporality, InMemoryMetricReader
+from opentelemetry.sdk.metrics import (
+    Counter,
+    Histogram,
+    MeterProvider,
+    ObservableCounter,
+    ObservableUpDownCounter,
+    UpDownCounter,
+)
+from opentelemetry.sdk.metrics.export import AggregationTemporality, InMemoryMetricReader, Sum
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -31,7 +38,11 @@ _provider = TracerProvider()
 _provider.add_span_processor(SimpleSpanProcessor(EXPORTER))
 trace.set_tracer_provider(_provider)
 DELTA = AggregationTemporality.DELTA
-READER = InMemoryMetricReader(preferred_temporality={Counter: DELTA, Histogram: DELTA, UpDownCounter: DELTA})
+READER = InMemoryMetricReader(
+    preferred_temporality={
+        kind: DELTA for kind in (Counter, Histogram, UpDownCounter, ObservableCounter, ObservableUpDownCounter)
+    }
+)
 metrics.set_meter_provider(MeterProvider(metric_readers=[READER]))
 LOGS = InMemoryLogRecordExporter()
 _log_provider = LoggerProvider()
@@ -74,8 +85,11 @@ class Metrics:
                 if scope_metrics.scope.name != "anthropic_otel":
                     continue
                 for metric in scope_metrics.metrics:
+                    is_sum = isinstance(metric.data, Sum)
                     for point in metric.data.data_points:
                         value = (point.count, point.sum) if hasattr(point, "count") else point.value
+                        if is_sum and value == 0:
+                            continue  # an observable sum reports every series it has, unchanged ones as a 0 delta
                         self.collected.setdefault(metric.name, []).append((dict(point.attributes or {}), value))
 
     def points(self, name: str) -> list[tuple[dict[str, Any], Any]]:

@@ -7,9 +7,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 import anthropic
 import pytest
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
 import anthropic_otel
-from anthropic_otel import attribution
+from anthropic_otel import attribution, extract, sdk_compat
+from anthropic_otel.metrics import HEADROOM, TOKENS, Tally
 from anthropic_otel.testing import FakeAnthropic, Reply
 from conftest import USER, Driver, Metrics, Spans
 
@@ -265,3 +268,88 @@ def test_async_batch_results(fake: FakeAnthropic, measured: Metrics) -> None:
 
     assert asyncio.run(main()) == 1
     assert round(measured.total("anthropic.client.cost", anthropic__batch=True), 9) == 0.00375  # (0.006 + 0.0015) / 2
+
+
+def sums_of(reader: InMemoryMetricReader, name: str) -> dict[tuple[tuple[str, object], ...], float]:
+    data = reader.get_metrics_data()
+    if data is None:
+        return {}
+    return {
+        tuple(sorted(point.attributes.items())): point.value
+        for resource_metrics in data.resource_metrics
+        for scope_metrics in resource_metrics.scope_metrics
+        for metric in scope_metrics.metrics
+        if metric.name == name
+        for point in metric.data.data_points
+    }
+
+
+def test_tally_sums_past_its_series_limit_into_one_overflow_series() -> None:
+    reader = InMemoryMetricReader()
+    meter = MeterProvider(metric_readers=[reader]).get_meter("tally")
+    tally = Tally(max_series=2)
+    meter.create_observable_counter(TOKENS, callbacks=[tally.observer(TOKENS)])
+    for model, amount in (("a", 1), ("b", 2), ("c", 3), ("d", 4), ("a", 10)):
+        tally.add((("m", model),), [(TOKENS, (("t", "input"),), amount)])
+    assert sums_of(reader, TOKENS) == {
+        (("m", "a"), ("t", "input")): 11,
+        (("m", "b"), ("t", "input")): 2,
+        (("otel.metric.overflow", True), ("t", "input")): 7,
+    }
+
+
+def test_headroom_is_read_from_the_latest_headers_until_the_ttl() -> None:
+    headers = sdk_compat.http_module().Headers(
+        {"anthropic-ratelimit-requests-remaining": "7", "anthropic-ratelimit-requests-limit": "9"}
+    )
+    newer = sdk_compat.http_module().Headers({"anthropic-ratelimit-requests-remaining": "6"})
+    for ttl, expected in ((3600.0, {(("anthropic.ratelimit.kind", "requests"), ("m", "a")): 6}), (-1.0, {})):
+        reader = InMemoryMetricReader()
+        meter = MeterProvider(metric_readers=[reader]).get_meter("tally")
+        tally = Tally(gauge_ttl=ttl)
+        meter.create_observable_gauge(HEADROOM, callbacks=[tally.observer(HEADROOM)])
+        tally.add((("m", "a"),), [], headers)
+        tally.add((("m", "a"),), [], newer)
+        found = {
+            tuple(pair for pair in key if pair[0] != "anthropic.ratelimit.side"): value
+            for key, value in sums_of(reader, HEADROOM).items()
+        }
+        assert found == expected, ttl
+
+
+def test_counters_stay_cumulative_across_instrument_calls_on_one_meter_provider(fake: FakeAnthropic) -> None:
+    """An observable instrument is registered once per meter: a second `instrument()` must feed the same one."""
+    reader = InMemoryMetricReader()
+    provider = MeterProvider(metric_readers=[reader])
+    client = anthropic.Anthropic(base_url=fake.base_url, api_key="k", max_retries=0)
+    anthropic_otel.uninstrument()
+    try:
+        for _ in range(2):
+            anthropic_otel.instrument(meter_provider=provider)
+            fake.enqueue(Reply.message(model=SONNET, input_tokens=40, output_tokens=3))
+            client.messages.create(model=SONNET, max_tokens=5, messages=USER)
+            anthropic_otel.uninstrument()
+    finally:
+        anthropic_otel.instrument()
+    tokens = {dict(key)["anthropic.token.type"]: value for key, value in sums_of(reader, TOKENS).items()}
+    assert tokens == {"input": 80, "output": 6, "cache_read": 0, "cache_write_5m": 0, "cache_write_1h": 0}
+
+
+def test_rate_limit_headers_are_read_in_one_pass_whatever_their_case() -> None:
+    http = sdk_compat.http_module()
+    headers = http.Headers(
+        [
+            ("Anthropic-RateLimit-Requests-Limit", "50"),
+            ("anthropic-ratelimit-requests-remaining", "49"),
+            ("anthropic-ratelimit-requests-reset", "2026-11-24T20:00:00Z"),
+            ("anthropic-ratelimit-tokens-remaining", "not-a-number"),
+            ("anthropic-ratelimit-priority-input-tokens-limit", "1000"),
+            ("request-id", "req_1"),
+        ]
+    )
+    assert extract.rate_limits(headers) == {
+        "requests-limit": 50,
+        "requests-remaining": 49,
+        "priority-input-tokens-limit": 1000,
+    }
+    assert extract.rate_limits(None) == {}

@@ -61,8 +61,8 @@ class CallRecord:
     unpriced_model: str | None = None
     """The model of a call that used tokens but has no price."""
     anomaly: Anomaly | None = None
-    rate_limits: Mapping[str, int] = field(default_factory=dict)
-    """`anthropic-ratelimit-<kind>-<limit|remaining>` headers of the final response, by `<kind>-<limit|remaining>`."""
+    headers: Any = None
+    """The headers of the final response (the HTTP library's `Headers`), for the sinks that read more of them."""
 
     @property
     def resend_count(self) -> int:
@@ -274,7 +274,7 @@ class Call:
                 cost=cost,
                 unpriced_model=unpriced,
                 anomaly=anomaly,
-                rate_limits=extract.rate_limits(self.last_headers),
+                headers=self.last_headers,
             )
         except Exception:
             log.debug("Could not make the record of a call", exc_info=True)

@@ -11,11 +11,20 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
+_IS_MAPPING: dict[type, bool] = {dict: True}
+"""Whether a type is a `Mapping`, by type: the ABC check is slow, and this runs a few dozen times per call."""
+
 
 def get(data: object, name: str) -> object:
     """`data[name]` for a mapping, `data.name` for a model, else `None`."""
-    if isinstance(data, Mapping):
-        return data.get(name)
+    kind = type(data)
+    is_mapping = _IS_MAPPING.get(kind)
+    if is_mapping is None:
+        is_mapping = isinstance(data, Mapping)
+        if len(_IS_MAPPING) < 256:
+            _IS_MAPPING[kind] = is_mapping
+    if is_mapping:
+        return data.get(name)  # type: ignore[attr-defined]
     return getattr(data, name, None)
 
 
@@ -198,15 +207,24 @@ def header(headers: object, name: str) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-RATE_LIMIT_KINDS = ("requests", "tokens", "input-tokens", "output-tokens")
+RATE_LIMIT_PREFIX = b"anthropic-ratelimit-"
+RATE_LIMIT_SIDES = ("-limit", "-remaining")
+PREFIX_LENGTH = len(RATE_LIMIT_PREFIX)
 
 
 def rate_limits(headers: object) -> dict[str, int]:
-    """The rate-limit headroom headers: `{"requests-limit": 4000, "requests-remaining": 3999, ...}`."""
+    """The rate-limit headroom headers: `{"requests-limit": 4000, "requests-remaining": 3999, ...}`, for every
+    kind the API sends (requests, tokens, input-tokens, output-tokens, and any it adds later).
+
+    One pass over the raw headers: a case-insensitive lookup per name scans them all each time, and this runs on
+    every call."""
     found: dict[str, int] = {}
-    for kind in RATE_LIMIT_KINDS:
-        for side in ("limit", "remaining"):
-            value = header(headers, f"anthropic-ratelimit-{kind}-{side}")
-            if value is not None and value.isdigit():
-                found[f"{kind}-{side}"] = int(value)
+    raw = getattr(headers, "raw", None)
+    if not isinstance(raw, list):
+        return found
+    for name, value in raw:
+        if name[:PREFIX_LENGTH].lower() == RATE_LIMIT_PREFIX and value.isdigit():
+            key = name[PREFIX_LENGTH:].decode("ascii", "replace").lower()
+            if key.endswith(RATE_LIMIT_SIDES):
+                found[key] = int(value)
     return found

@@ -72,11 +72,16 @@ END_ATTRIBUTES: tuple[tuple[str, Callable[[CallRecord], AttributeValue | None]],
 """What the call's record gives its span when the call ends."""
 
 
-def set_table(span: Any, table: tuple[tuple[str, Callable[[Any], AttributeValue | None]], ...], source: Any) -> None:
+def table_values(
+    table: tuple[tuple[str, Callable[[Any], AttributeValue | None]], ...], source: Any
+) -> dict[str, AttributeValue]:
+    """The table's attributes that `source` has. Spans take them in one `set_attributes` (one lock, not one each)."""
+    values: dict[str, AttributeValue] = {}
     for name, read in table:
         value = read(source)
         if value is not None:
-            span.set_attribute(name, value)
+            values[name] = value
+    return values
 
 
 class NativeSpan(wrapt.ObjectProxy):  # type: ignore[misc]
@@ -130,8 +135,7 @@ class SpanSink:
     def start(self, call: Call) -> None:
         """Starts the plugin's own span for `call` (when the SDK will start none)."""
         try:
-            attributes = AttributeDict()
-            set_table(attributes, START_ATTRIBUTES, call)
+            attributes = table_values(START_ATTRIBUTES, call)
             attributes.update(call.attribution)
             call.span = self.tracer.start_span(
                 SPAN_NAME, kind=SpanKind.CLIENT, attributes=attributes, start_time=call.start_ns
@@ -151,9 +155,9 @@ class SpanSink:
             if isinstance(start_time, int):
                 call.start_ns = start_time
             # The SDK's table lacks some request parameters; they belong on the span from the start.
-            set_table(span, START_ATTRIBUTES, call)
-            for name, value in call.attribution.items():
-                span.set_attribute(name, value)
+            attributes = table_values(START_ATTRIBUTES, call)
+            attributes.update(call.attribution)
+            span.set_attributes(attributes)
             return call.native
         except Exception:
             log.debug("Could not adopt the SDK's span", exc_info=True)
@@ -164,9 +168,13 @@ class SpanSink:
         if call.span is None or call.native is not None:
             return
         url = request.url
-        call.span.set_attribute("url.scheme", url.scheme)
-        call.span.set_attribute("url.path", url.path)
-        call.span.set_attribute("url.full", f"{url.scheme}://{url.netloc.decode('ascii')}{url.path}")
+        call.span.set_attributes(
+            {
+                "url.scheme": url.scheme,
+                "url.path": url.path,
+                "url.full": f"{url.scheme}://{url.netloc.decode('ascii')}{url.path}",
+            }
+        )
 
     def retry_event(self, call: Call, resend_count: int, attempt: Attempt) -> None:
         """Adds the `anthropic.retry` event: the SDK is about to send the request for the `resend_count`th time."""
@@ -189,11 +197,13 @@ class SpanSink:
         span = call.span
         try:
             if span is not None:
-                set_table(span, END_ATTRIBUTES, record)
-                for name, value in record.content.items():
-                    span.set_attribute(name, value)
+                attributes = table_values(END_ATTRIBUTES, record)
+                attributes.update(record.content)
                 if record.cost is not None:
-                    span.set_attribute("anthropic.cost.usd", record.cost.total)
+                    attributes["anthropic.cost.usd"] = record.cost.total
+                if call.native is None and record.error_type is not None:
+                    attributes["error.type"] = record.error_type
+                span.set_attributes(attributes)
                 if (anomaly := record.anomaly) is not None:
                     span.add_event(
                         ANOMALY_EVENT,
@@ -207,7 +217,6 @@ class SpanSink:
                     # The SDK owns the status of its own span; the plugin's span follows the same rules.
                     if record.error_type is not None:
                         span.set_status(Status(StatusCode.ERROR))
-                        span.set_attribute("error.type", record.error_type)
                     else:
                         span.set_status(Status(StatusCode.OK))
                     span.end(end_time=record.end_ns)
@@ -241,10 +250,3 @@ class _NullContext:
 
 
 _NULL_CONTEXT = _NullContext()
-
-
-class AttributeDict(dict):  # type: ignore[type-arg]
-    """A dict with a span's `set_attribute`, so that one table fills the attributes a span starts with."""
-
-    def set_attribute(self, name: str, value: AttributeValue) -> None:
-        self[name] = value
