@@ -13,7 +13,7 @@ import threading
 from dataclasses import dataclass
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Anomaly:
     tokens: int
     average: float

@@ -28,7 +28,7 @@ CURRENT: contextvars.ContextVar[Call | None] = contextvars.ContextVar("anthropic
 """The call the SDK is running in this thread or task, from its request until it returns to the application."""
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Attempt:
     """One HTTP attempt of a call."""
 
@@ -38,9 +38,13 @@ class Attempt:
     delay: float | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class CallRecord:
-    """Everything known about a finished call: what every sink reads."""
+    """Everything known about a finished call: what every sink reads.
+
+    Records are slotted dataclasses, read-only by convention rather than frozen: a frozen dataclass costs about
+    four times as much to build, and a call builds several (this one, its request, response and usage fields).
+    """
 
     provider: str
     server_address: str | None
@@ -88,11 +92,7 @@ class Call:
         self.start_ns = time.time_ns()
         self.sink = telemetry
         self.provider = sdk_compat.provider_name(client)
-        base_url = getattr(client, "base_url", None)
-        self.server_address: str | None = getattr(base_url, "host", None) or None
-        port = getattr(base_url, "port", None)
-        scheme = getattr(base_url, "scheme", "https")
-        self.server_port: int | None = port or (80 if scheme == "http" else 443) if self.server_address else None
+        self.server_address, self.server_port = sdk_compat.server_of(client)
         body = getattr(options, "json_data", None)
         self.attribution = current_attribution()
         self.request = extract.request_fields(body, stream=stream)
@@ -102,6 +102,7 @@ class Call:
         self.response_content: object = None
         self.attempts: list[Attempt] = []
         self.last_headers: Any = None
+        self.request_id: str | None = None
         self.ttfc: float | None = None
         self.stream_state: extract.StreamState | None = None
         self.streamed_content: content.StreamedContent | None = None
@@ -173,12 +174,20 @@ class Call:
             if extract.get(result, "usage") is not None or extract.get(result, "type") == "message":
                 self.response = extract.message_fields(result)
                 self.response_content = extract.get(result, "content")
+                request_id = getattr(result, "_request_id", None)  # the SDK's own copy of the header
+                if isinstance(request_id, str) and request_id:
+                    self.request_id = request_id
         except Exception:
             log.debug("Could not read the response of a call", exc_info=True)
         self.finish()
 
     def stream_event(self, event: object) -> None:
         """The application read `event` from the call's stream. Never raises."""
+        state = self.stream_state
+        if state is not None and state.first_chunk and self.streamed_content is None:
+            # Most events are content deltas, and after the first one they say nothing the record keeps.
+            if getattr(event, "type", None) == "content_block_delta":
+                return
         try:
             if self.stream_state is None:
                 self.stream_state = extract.StreamState()
@@ -264,7 +273,7 @@ class Call:
                 attempts=tuple(self.attempts),
                 start_ns=self.start_ns,
                 end_ns=time.time_ns(),
-                request_id=extract.header(self.last_headers, "request-id"),
+                request_id=self.request_id or extract.header(self.last_headers, "request-id"),
                 status_code=last.status_code if last else None,
                 time_to_first_chunk=self.ttfc,
                 error_type=error_type,

@@ -54,12 +54,24 @@ class PriceTable:
     """By every id and alias, lower case."""
     geo_multipliers: dict[str, float] = field(default_factory=dict)
     """By the `usage.inference_geo` the API reports: what pinning inference to a region costs on top."""
+    found: dict[str, ModelPrice | None] = field(default_factory=dict, compare=False, repr=False)
+    """Model ids already looked up: normalising an id takes two regular expressions, and a process uses few."""
 
     def find(self, model: str | None) -> ModelPrice | None:
         """The price of `model`: a dated id, an alias, a Bedrock id (`us.anthropic.claude-...-v1:0`) or a Vertex
         id (`claude-...@20250929`)."""
         if not model:
             return None
+        try:
+            return self.found[model]
+        except KeyError:
+            pass
+        price = self.lookup(model)
+        if len(self.found) < 1000:
+            self.found[model] = price
+        return price
+
+    def lookup(self, model: str) -> ModelPrice | None:
         name = model.strip().lower().replace("@", "-")
         if match := BEDROCK_ID.match(name):
             name = match["model"]
@@ -70,7 +82,7 @@ class PriceTable:
         return None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Cost:
     """What a call cost, by token type, and what prompt caching saved against paying full input price."""
 

@@ -57,7 +57,7 @@ def as_str_list(value: object) -> list[str] | None:
     return None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class RequestFields:
     """What the span reads off a `messages.create` request body. `None` where the request does not set it."""
 
@@ -83,7 +83,7 @@ def request_fields(body: object, *, stream: bool = False) -> RequestFields:
     )
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Usage:
     """Token counts as the API reports them. `input` is the uncached input only, as in the API's `usage`."""
 
@@ -93,13 +93,16 @@ class Usage:
     cache_write: int | None = None
     cache_write_5m: int | None = None
     cache_write_1h: int | None = None
+    total_input: int | None = field(init=False, default=None)
+    """Input, cache reads and cache writes: what `gen_ai.usage.input_tokens` means for Anthropic. Computed once
+    (also by `replace`), as half a dozen sinks read it."""
 
-    @property
-    def total_input(self) -> int | None:
-        """Input, cache reads and cache writes: what `gen_ai.usage.input_tokens` means for Anthropic."""
-        if self.input is None:
-            return None
-        return self.input + (self.cache_read or 0) + (self.cache_write or 0)
+    def __post_init__(self) -> None:
+        if self.input is not None:
+            self.total_input = self.input + (self.cache_read or 0) + (self.cache_write or 0)
+
+
+USAGE_FIELDS = ("input", "output", "cache_read", "cache_write", "cache_write_5m", "cache_write_1h")
 
 
 def usage_of(usage: object) -> Usage:
@@ -116,11 +119,11 @@ def usage_of(usage: object) -> Usage:
 
 def merge_usage(earlier: Usage, later: Usage) -> Usage:
     """`later` over `earlier`, field by field: the API's usage counts are cumulative, never increments."""
-    updates = {name: value for name, value in vars(later).items() if value is not None}
+    updates = {name: value for name in USAGE_FIELDS if (value := getattr(later, name)) is not None}
     return replace(earlier, **updates)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class ResponseFields:
     """What a call's response says about itself."""
 

@@ -81,17 +81,51 @@ def native_span_expected(client: Any) -> bool:
         return False
 
 
+_PROVIDERS: dict[type, str] = {}
+_SERVERS: dict[int, tuple[Any, str | None, int | None]] = {}
+"""Caches by client class and by base URL: these are read on every call and never change for a client."""
+
+
 def provider_name(client: Any) -> str:
     """`gen_ai.provider.name` of `client`: `aws.bedrock`, `gcp.vertex_ai`, or `anthropic`."""
-    name = getattr(type(client), "_gen_ai_provider_name", None)
+    cls = type(client)
+    name = _PROVIDERS.get(cls)
+    if name is None:
+        name = _provider_name(cls)
+        if len(_PROVIDERS) < 256:
+            _PROVIDERS[cls] = name
+    return name
+
+
+def server_of(client: Any) -> tuple[str | None, int | None]:
+    """`server.address` and `server.port` of `client`, from its base URL."""
+    base_url = getattr(client, "base_url", None)
+    cached = _SERVERS.get(id(base_url))
+    if cached is not None and cached[0] is base_url:
+        return cached[1], cached[2]
+    address: str | None = getattr(base_url, "host", None) or None
+    port = getattr(base_url, "port", None)
+    scheme = getattr(base_url, "scheme", "https")
+    if address is None:
+        port = None
+    elif not port:
+        port = 80 if scheme == "http" else 443
+    if len(_SERVERS) >= 256:
+        _SERVERS.clear()
+    _SERVERS[id(base_url)] = (base_url, address, port)  # holding the URL keeps its id from being reused
+    return address, port
+
+
+def _provider_name(cls: type) -> str:
+    name = getattr(cls, "_gen_ai_provider_name", None)
     if isinstance(name, str):
         return name
     # SDKs before 1.14 have no such attribute: tell the platform clients by their class names, which have
     # stayed the same, without importing their modules (Bedrock's needs botocore).
-    for cls in type(client).__mro__:
-        if "Bedrock" in cls.__name__:
+    for base in cls.__mro__:
+        if "Bedrock" in base.__name__:
             return "aws.bedrock"
-        if "Vertex" in cls.__name__:
+        if "Vertex" in base.__name__:
             return "gcp.vertex_ai"
     return "anthropic"
 

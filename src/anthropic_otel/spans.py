@@ -7,7 +7,7 @@
 - Older SDKs, and clients with native tracing off: the plugin starts the span itself, with the same name, kind and
   attribute names, so one query serves every version.
 
-Attributes are declared in tables (`START_ATTRIBUTES`, `END_ATTRIBUTES`) of name -> reader.
+The attributes are listed in two functions, `start_attributes` (the request) and `end_attributes` (the record).
 """
 
 from __future__ import annotations
@@ -34,54 +34,55 @@ log = logging.getLogger(__name__)
 SPAN_NAME = "anthropic.messages.create"
 RETRY_EVENT = "anthropic.retry"
 ANOMALY_EVENT = "anthropic.token_anomaly"
+OK = Status(StatusCode.OK)
+ERROR = Status(StatusCode.ERROR)
 
-START_ATTRIBUTES: tuple[tuple[str, Callable[[Call], AttributeValue | None]], ...] = (
-    ("gen_ai.operation.name", lambda call: "chat"),
-    ("gen_ai.provider.name", lambda call: call.provider),
-    ("gen_ai.request.model", lambda call: call.request.model),
-    ("gen_ai.request.max_tokens", lambda call: call.request.max_tokens),
-    ("gen_ai.request.temperature", lambda call: call.request.temperature),
-    ("gen_ai.request.top_p", lambda call: call.request.top_p),
-    ("gen_ai.request.top_k", lambda call: call.request.top_k),
-    ("gen_ai.request.stop_sequences", lambda call: call.request.stop_sequences),
-    ("gen_ai.request.stream", lambda call: True if call.request.stream else None),
-    ("server.address", lambda call: call.server_address),
-    ("server.port", lambda call: call.server_port),
-    ("http.request.method", lambda call: "POST"),
-    ("http.route", lambda call: "/v1/messages"),
-)
-"""What the span starts with (so that a sampler sees it), read off the request."""
-
-END_ATTRIBUTES: tuple[tuple[str, Callable[[CallRecord], AttributeValue | None]], ...] = (
-    ("gen_ai.response.id", lambda r: r.response.id),
-    ("gen_ai.response.model", lambda r: r.response.model),
-    ("gen_ai.response.finish_reasons", lambda r: extract.finish_reasons(r.response.stop_reason)),
-    ("anthropic.message.stop_reason", lambda r: r.response.stop_reason),
-    ("gen_ai.usage.input_tokens", lambda r: r.response.usage.total_input),
-    ("gen_ai.usage.output_tokens", lambda r: r.response.usage.output),
-    ("gen_ai.usage.cache_read.input_tokens", lambda r: r.response.usage.cache_read),
-    ("gen_ai.usage.cache_write.input_tokens", lambda r: r.response.usage.cache_write),
-    ("anthropic.usage.cache_creation.ephemeral_5m_input_tokens", lambda r: r.response.usage.cache_write_5m),
-    ("anthropic.usage.cache_creation.ephemeral_1h_input_tokens", lambda r: r.response.usage.cache_write_1h),
-    ("anthropic.response.service_tier", lambda r: r.response.service_tier),
-    ("anthropic.request.id", lambda r: r.request_id),
-    ("http.response.status_code", lambda r: r.status_code),
-    ("http.request.resend_count", lambda r: r.resend_count or None),
-    ("gen_ai.response.time_to_first_chunk", lambda r: r.time_to_first_chunk),
-)
-"""What the call's record gives its span when the call ends."""
+def start_attributes(call: Call) -> dict[str, AttributeValue]:
+    """What the span starts with (so that a sampler sees it), read off the request, and the call's attribution."""
+    request = call.request
+    values: dict[str, AttributeValue | None] = {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.provider.name": call.provider,
+        "gen_ai.request.model": request.model,
+        "gen_ai.request.max_tokens": request.max_tokens,
+        "gen_ai.request.temperature": request.temperature,
+        "gen_ai.request.top_p": request.top_p,
+        "gen_ai.request.top_k": request.top_k,
+        "gen_ai.request.stop_sequences": request.stop_sequences,
+        "gen_ai.request.stream": True if request.stream else None,
+        "server.address": call.server_address,
+        "server.port": call.server_port,
+        "http.request.method": "POST",
+        "http.route": "/v1/messages",
+        **call.attribution,
+    }
+    return {name: value for name, value in values.items() if value is not None}
 
 
-def table_values(
-    table: tuple[tuple[str, Callable[[Any], AttributeValue | None]], ...], source: Any
-) -> dict[str, AttributeValue]:
-    """The table's attributes that `source` has. Spans take them in one `set_attributes` (one lock, not one each)."""
-    values: dict[str, AttributeValue] = {}
-    for name, read in table:
-        value = read(source)
-        if value is not None:
-            values[name] = value
-    return values
+def end_attributes(record: CallRecord) -> dict[str, AttributeValue]:
+    """What the call's record gives its span when the call ends."""
+    response = record.response
+    usage = response.usage
+    values: dict[str, AttributeValue | None] = {
+        "gen_ai.response.id": response.id,
+        "gen_ai.response.model": response.model,
+        "gen_ai.response.finish_reasons": extract.finish_reasons(response.stop_reason),
+        "anthropic.message.stop_reason": response.stop_reason,
+        "gen_ai.usage.input_tokens": usage.total_input,
+        "gen_ai.usage.output_tokens": usage.output,
+        "gen_ai.usage.cache_read.input_tokens": usage.cache_read,
+        "gen_ai.usage.cache_write.input_tokens": usage.cache_write,
+        "anthropic.usage.cache_creation.ephemeral_5m_input_tokens": usage.cache_write_5m,
+        "anthropic.usage.cache_creation.ephemeral_1h_input_tokens": usage.cache_write_1h,
+        "anthropic.response.service_tier": response.service_tier,
+        "anthropic.request.id": record.request_id,
+        "http.response.status_code": record.status_code,
+        "http.request.resend_count": record.resend_count or None,
+        "gen_ai.response.time_to_first_chunk": record.time_to_first_chunk,
+        "anthropic.cost.usd": record.cost.total if record.cost is not None else None,
+        **record.content,
+    }
+    return {name: value for name, value in values.items() if value is not None}
 
 
 class NativeSpan(wrapt.ObjectProxy):  # type: ignore[misc]
@@ -135,10 +136,8 @@ class SpanSink:
     def start(self, call: Call) -> None:
         """Starts the plugin's own span for `call` (when the SDK will start none)."""
         try:
-            attributes = table_values(START_ATTRIBUTES, call)
-            attributes.update(call.attribution)
             call.span = self.tracer.start_span(
-                SPAN_NAME, kind=SpanKind.CLIENT, attributes=attributes, start_time=call.start_ns
+                SPAN_NAME, kind=SpanKind.CLIENT, attributes=start_attributes(call), start_time=call.start_ns
             )
         except Exception:
             log.debug("Could not start the span of an API call", exc_info=True)
@@ -155,9 +154,7 @@ class SpanSink:
             if isinstance(start_time, int):
                 call.start_ns = start_time
             # The SDK's table lacks some request parameters; they belong on the span from the start.
-            attributes = table_values(START_ATTRIBUTES, call)
-            attributes.update(call.attribution)
-            span.set_attributes(attributes)
+            span.set_attributes(start_attributes(call))
             return call.native
         except Exception:
             log.debug("Could not adopt the SDK's span", exc_info=True)
@@ -197,10 +194,7 @@ class SpanSink:
         span = call.span
         try:
             if span is not None:
-                attributes = table_values(END_ATTRIBUTES, record)
-                attributes.update(record.content)
-                if record.cost is not None:
-                    attributes["anthropic.cost.usd"] = record.cost.total
+                attributes = end_attributes(record)
                 if call.native is None and record.error_type is not None:
                     attributes["error.type"] = record.error_type
                 span.set_attributes(attributes)
@@ -216,9 +210,9 @@ class SpanSink:
                 if call.native is None:
                     # The SDK owns the status of its own span; the plugin's span follows the same rules.
                     if record.error_type is not None:
-                        span.set_status(Status(StatusCode.ERROR))
+                        span.set_status(ERROR)
                     else:
-                        span.set_status(Status(StatusCode.OK))
+                        span.set_status(OK)
                     span.end(end_time=record.end_ns)
         except Exception:
             log.debug("Could not write the record of a call into its span", exc_info=True)
