@@ -6,7 +6,7 @@ NEWEST_SDK := 2.13.0
 SDKS := 0.42.0 0.125.0 1.13.0 1.14.0 $(NEWEST_SDK)
 PIP_FLAGS := -q --disable-pip-version-check
 
-.PHONY: test lint format matrix clean demo venvs
+.PHONY: test lint format matrix clean demo venvs bench bench-smoke
 
 .venv/.ok: pyproject.toml
 	rm -rf .venv && $(PYTHON) -m venv .venv
@@ -24,8 +24,8 @@ lint: .venv/.ok
 	.venv/bin/ruff format --check src tests demo benchmarks
 
 format: .venv/.ok
-	.venv/bin/ruff format src tests demo
-	.venv/bin/ruff check --fix src tests demo
+	.venv/bin/ruff format src tests demo benchmarks
+	.venv/bin/ruff check --fix src tests demo benchmarks
 
 # Every venv, buildable in parallel (`make -j4 venvs`); `make test` builds what is missing by itself.
 venvs: .venv/.ok $(SDKS:%=.venvs/%/.ok)
@@ -37,7 +37,18 @@ matrix: $(SDKS:%=.venvs/%/.ok)
 		.venvs/$$v/bin/python -m pytest -q tests || failed="$$failed $$v"; \
 	done; if [ -n "$$failed" ]; then echo "FAILED on anthropic:$$failed"; exit 1; fi
 
-test: lint matrix
+# The overhead guard: a few thousand calls, failing only if the plugin adds over 100% to a bare call.
+bench-smoke: .venv/.ok
+	.venv/bin/python benchmarks/overhead.py --smoke
+
+test: lint matrix bench-smoke
+
+# The overhead benchmark on the newest and the oldest SDK of the matrix (a few minutes each); figures in
+# benchmarks/RESULTS.md.
+OLDEST_SDK := $(firstword $(SDKS))
+bench: .venv/.ok .venvs/$(OLDEST_SDK)/.ok
+	.venv/bin/python benchmarks/overhead.py --json benchmarks/results-$(NEWEST_SDK).json
+	.venvs/$(OLDEST_SDK)/bin/python benchmarks/overhead.py --json benchmarks/results-$(OLDEST_SDK).json
 
 clean:
 	rm -rf .venv .venvs

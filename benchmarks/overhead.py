@@ -260,6 +260,8 @@ WORKLOADS: dict[str, Workload] = {
     "messages.stream(), 50 events": stream_helper,
 }
 SMOKE_WORKLOADS = ("create", "stream, 50 events")
+SMOKE_LIMIT = 1.0
+"""The guard fails only above this added ratio: a gross regression, never the noise of a busy machine."""
 
 
 def configurations() -> list[str]:
@@ -298,6 +300,7 @@ class Row:
     config: str
     median_us: float
     p90_us: float
+    mean_us: float
     added_us: float | None
     added_ratio: float | None
 
@@ -313,9 +316,8 @@ def summarise(samples: dict[tuple[str, str], list[int]], workloads: tuple[str, .
             median = statistics.median(values) / 1000
             reference = {"otel": "bare", "native+otel": "native"}.get(config)
             added = median - statistics.median(samples[(name, reference)]) / 1000 if reference else None
-            rows.append(
-                Row(name, config, median, p90(values) / 1000, added, added / bare if added is not None else None)
-            )
+            ratio = added / bare if added is not None else None
+            rows.append(Row(name, config, median, p90(values) / 1000, statistics.fmean(values) / 1000, added, ratio))
     return rows
 
 
@@ -379,11 +381,12 @@ def machine() -> str:
 def report(rows: list[Row], rounds: int, calls: int) -> None:
     print(f"anthropic {anthropic.__version__} on {machine()}")
     print(f"{rounds} rounds x {calls} calls per workload and configuration; microseconds per call")
-    print(f"{'workload':30} {'config':12} {'median':>9} {'p90':>9} {'added':>9} {'ratio':>8}")
+    print(f"{'workload':30} {'config':12} {'median':>9} {'p90':>9} {'mean':>9} {'added':>9} {'ratio':>8}")
     for row in rows:
         added = f"{row.added_us:+9.1f}" if row.added_us is not None else " " * 9
         ratio = f"{row.added_ratio:+8.1%}" if row.added_ratio is not None else ""
-        print(f"{row.workload:30} {row.config:12} {row.median_us:9.1f} {row.p90_us:9.1f} {added} {ratio}")
+        times = f"{row.median_us:9.1f} {row.p90_us:9.1f} {row.mean_us:9.1f}"
+        print(f"{row.workload:30} {row.config:12} {times} {added} {ratio}")
     for config in ("otel", "native+otel"):
         if (value := per_event_us(rows, config)) is not None:
             print(f"per stream event, {config}: {value:+.2f} us")
@@ -413,10 +416,16 @@ def main(argv: list[str] | None = None) -> int:
     print(f"spans exported: {Counted.spans - spans_before} of {instrumented_calls + native_calls} calls traced")
     if args.smoke:
         worst = max(row.added_ratio for row in rows if row.added_ratio is not None)
-        if worst > 1.0:
-            print(f"FAIL: anthropic-otel adds {worst:.0%} to a bare call (the guard allows 100%)")
+        if worst > SMOKE_LIMIT:
+            # A noisy neighbour can make one run look bad: only a second bad run in a row is a regression.
+            print(f"anthropic-otel added {worst:.0%} to a bare call; measuring again")
+            rows = summarise(measure(rounds, calls, workloads), workloads)
+            report(rows, rounds, calls)
+            worst = max(row.added_ratio for row in rows if row.added_ratio is not None)
+        if worst > SMOKE_LIMIT:
+            print(f"FAIL: anthropic-otel adds {worst:.0%} to a bare call (the guard allows {SMOKE_LIMIT:.0%})")
             return 1
-        print(f"ok: at most {worst:+.0%} added (the guard fails above +100%)")
+        print(f"ok: at most {worst:+.0%} added (the guard fails above +{SMOKE_LIMIT:.0%})")
         return 0
     memory = memory_run(args.memory_calls) if args.memory_calls else None
     if memory is not None:

@@ -98,7 +98,7 @@ class Call:
         self.request = extract.request_fields(body, stream=stream)
         self.capture_content = capture_content or bool(getattr(getattr(client, "_otel", None), "records_content", 0))
         self.content: dict[str, str] = content.input_attributes(body) if self.capture_content else {}
-        self.response = extract.ResponseFields()
+        self.response = extract.NO_RESPONSE
         self.response_content: object = None
         self.attempts: list[Attempt] = []
         self.last_headers: Any = None
@@ -184,10 +184,13 @@ class Call:
     def stream_event(self, event: object) -> None:
         """The application read `event` from the call's stream. Never raises."""
         state = self.stream_state
-        if state is not None and state.first_chunk and self.streamed_content is None:
-            # Most events are content deltas, and after the first one they say nothing the record keeps.
-            if getattr(event, "type", None) == "content_block_delta":
-                return
+        if (
+            state is not None
+            and state.first_chunk
+            and self.streamed_content is None
+            and getattr(event, "type", None) == "content_block_delta"
+        ):
+            return  # Most events are content deltas, and after the first one they say nothing the record keeps.
         try:
             if self.stream_state is None:
                 self.stream_state = extract.StreamState()

@@ -135,6 +135,10 @@ class ResponseFields:
     usage: Usage = field(default_factory=Usage)
 
 
+NO_RESPONSE = ResponseFields()
+"""What a call knows of its response before it has one (shared: records are read-only by convention)."""
+
+
 def message_fields(message: object) -> ResponseFields:
     """The fields of a complete Message, as a model or as decoded JSON."""
     usage = get(message, "usage")

@@ -72,14 +72,15 @@ class Hooks:
         if call is None:
             return wrapped(*args, **kwargs)
         token = CURRENT.set(call)
+        span_token = self.sink.use(call)
         try:
-            with self.sink.use(call):
-                result = wrapped(*args, **kwargs)
+            result = wrapped(*args, **kwargs)
         except BaseException as err:
             call.fail(err)
             raise
         finally:
             call.collecting = False
+            self.sink.unuse(span_token)
             CURRENT.reset(token)
         return self.ending(call, result)
 
@@ -88,14 +89,15 @@ class Hooks:
         if call is None:
             return await wrapped(*args, **kwargs)
         token = CURRENT.set(call)
+        span_token = self.sink.use(call)
         try:
-            with self.sink.use(call):
-                result = await wrapped(*args, **kwargs)
+            result = await wrapped(*args, **kwargs)
         except BaseException as err:
             call.fail(err)
             raise
         finally:
             call.collecting = False
+            self.sink.unuse(span_token)
             CURRENT.reset(token)
         return self.ending(call, result)
 
