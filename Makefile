@@ -47,8 +47,8 @@ test: lint matrix bench-smoke
 # benchmarks/RESULTS.md.
 OLDEST_SDK := $(firstword $(SDKS))
 bench: .venv/.ok .venvs/$(OLDEST_SDK)/.ok
-	.venv/bin/python benchmarks/overhead.py --json benchmarks/results-$(NEWEST_SDK).json
-	.venvs/$(OLDEST_SDK)/bin/python benchmarks/overhead.py --json benchmarks/results-$(OLDEST_SDK).json
+	.venv/bin/python benchmarks/overhead.py --breakdown --json benchmarks/results-$(NEWEST_SDK).json
+	.venvs/$(OLDEST_SDK)/bin/python benchmarks/overhead.py --breakdown --json benchmarks/results-$(OLDEST_SDK).json
 
 clean:
 	rm -rf .venv .venvs

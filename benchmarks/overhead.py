@@ -39,12 +39,15 @@ from typing import Any
 import anthropic
 import anthropic._base_client as base
 from opentelemetry import _logs, metrics, trace
+from opentelemetry._logs import NoOpLoggerProvider
+from opentelemetry.metrics import NoOpMeterProvider
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, LogRecordExporter, LogRecordExportResult
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, PeriodicExportingMetricReader
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.trace import NoOpTracerProvider
 
 import anthropic_otel
 from anthropic_otel import sdk_compat
@@ -264,23 +267,45 @@ SMOKE_LIMIT = 1.0
 """The guard fails only above this added ratio: a gross regression, never the noise of a busy machine."""
 
 
-def configurations() -> list[str]:
-    return ["bare", "native", "otel", "native+otel"] if NATIVE else ["bare", "otel"]
+BREAKDOWN = "otel, no-op SDK"
+"""anthropic-otel on the OpenTelemetry API's no-op providers: the plugin's own logic, without the SDK's work of
+making and queueing the span, the histogram points and the log record (`--breakdown`)."""
 
 
-def measure(rounds: int, calls: int, workloads: tuple[str, ...]) -> dict[tuple[str, str], list[int]]:
+def configurations(breakdown: bool = False) -> list[str]:
+    configs = ["bare", "native", "otel", "native+otel"] if NATIVE else ["bare", "otel"]
+    return [*configs, BREAKDOWN] if breakdown else configs
+
+
+def instrument(config: str) -> None:
+    if config == BREAKDOWN:
+        anthropic_otel.instrument(
+            tracer_provider=NoOpTracerProvider(),
+            meter_provider=NoOpMeterProvider(),
+            logger_provider=NoOpLoggerProvider(),
+        )
+    else:
+        anthropic_otel.instrument()
+
+
+def measure(
+    rounds: int, calls: int, workloads: tuple[str, ...], configs: list[str]
+) -> dict[tuple[str, str], list[int]]:
     """Per-call nanoseconds by (workload, configuration). Each round runs every configuration once, in an order
     rotated by one from the round before, so that no configuration always runs first or right after another."""
     clients = {False: make_clients(native=False), True: make_clients(native=True)}
-    configs = configurations()
     samples: dict[tuple[str, str], list[int]] = {}
-    instrumented = False
+    instrumented = ""
     for number in range(rounds + 1):  # round 0 warms everything up and is not kept
         shift = number % len(configs)
         for config in configs[shift:] + configs[:shift]:
-            if instrumented != ("otel" in config):
-                instrumented = not instrumented
-                (anthropic_otel.instrument if instrumented else anthropic_otel.uninstrument)()
+            wanted = "" if "otel" not in config else "no-op" if config == BREAKDOWN else "sdk"
+            if instrumented != wanted:
+                if instrumented:
+                    anthropic_otel.uninstrument()
+                if wanted:
+                    instrument(config)
+                instrumented = wanted
             for name in workloads:
                 gc.collect()
                 kept = samples.setdefault((name, config), []) if number else []
@@ -305,16 +330,16 @@ class Row:
     added_ratio: float | None
 
 
-def summarise(samples: dict[tuple[str, str], list[int]], workloads: tuple[str, ...]) -> list[Row]:
+def summarise(samples: dict[tuple[str, str], list[int]], workloads: tuple[str, ...], configs: list[str]) -> list[Row]:
     """One row per (workload, configuration). `added` compares `otel` with `bare`, and `native+otel` with
     `native` (what the plugin adds on top of the SDK's own span), both as a ratio of the bare call."""
     rows = []
     for name in workloads:
         bare = statistics.median(samples[(name, "bare")]) / 1000
-        for config in configurations():
+        for config in configs:
             values = samples[(name, config)]
             median = statistics.median(values) / 1000
-            reference = {"otel": "bare", "native+otel": "native"}.get(config)
+            reference = {"otel": "bare", "native+otel": "native", BREAKDOWN: "bare"}.get(config)
             added = median - statistics.median(samples[(name, reference)]) / 1000 if reference else None
             ratio = added / bare if added is not None else None
             rows.append(Row(name, config, median, p90(values) / 1000, statistics.fmean(values) / 1000, added, ratio))
@@ -335,36 +360,40 @@ def rss_bytes() -> int:
 
 
 def memory_run(calls: int) -> dict[str, Any]:
-    """`calls` instrumented calls (creates and streams, sync and async), after a warm-up of a tenth as many:
-    the process's resident memory at each tenth, and the threads and asyncio tasks alive before and after."""
+    """`calls` instrumented calls (creates and streams, sync and async) in ten parts, after a warm-up part: the
+    process's resident memory after each part, the threads and asyncio tasks alive before and after, and the
+    spans the SDK pipeline exported (its BatchSpanProcessor drops spans when its queue of 2048 is full)."""
     clients = make_clients(native=False)
     anthropic_otel.instrument()
-    step = max(calls // 10, 1)
     mix: list[Workload] = [sync_create, stream_of(6), async_create]
+    per_workload = max(calls // 10 // len(mix), 1)
     samples: list[int] = []
-    for workload in mix:
-        workload(clients, step // len(mix), samples)
-    gc.collect()
-    threads_before = threading.active_count()
-    checkpoints = [rss_bytes()]
-    done = 0
-    while done < calls:
+
+    def part() -> None:
         for workload in mix:
-            workload(clients, step // len(mix), samples)
+            workload(clients, per_workload, samples)
             samples.clear()
-        done += step // len(mix) * len(mix)
         gc.collect()
+
+    part()
+    threads_before = threading.active_count()
+    trace.get_tracer_provider().force_flush()  # type: ignore[attr-defined]
+    spans_before = Counted.spans
+    checkpoints = [rss_bytes()]
+    for _ in range(10):
+        part()
         checkpoints.append(rss_bytes())
+    trace.get_tracer_provider().force_flush()  # type: ignore[attr-defined]
     tasks = len(asyncio.all_tasks(LOOP))
     anthropic_otel.uninstrument()
     return {
-        "calls": done,
+        "calls": per_workload * len(mix) * 10,
         "rss_mb": [round(value / 2**20, 1) for value in checkpoints],
         "growth_mb": round((checkpoints[-1] - checkpoints[0]) / 2**20, 2),
-        "growth_after_first_tenth_mb": round((checkpoints[-1] - checkpoints[1]) / 2**20, 2),
         "threads_before": threads_before,
         "threads_after": threading.active_count(),
         "tasks_left": tasks,
+        "spans_exported": Counted.spans - spans_before,
     }
 
 
@@ -381,12 +410,12 @@ def machine() -> str:
 def report(rows: list[Row], rounds: int, calls: int) -> None:
     print(f"anthropic {anthropic.__version__} on {machine()}")
     print(f"{rounds} rounds x {calls} calls per workload and configuration; microseconds per call")
-    print(f"{'workload':30} {'config':12} {'median':>9} {'p90':>9} {'mean':>9} {'added':>9} {'ratio':>8}")
+    print(f"{'workload':30} {'config':16} {'median':>9} {'p90':>9} {'mean':>9} {'added':>9} {'ratio':>8}")
     for row in rows:
         added = f"{row.added_us:+9.1f}" if row.added_us is not None else " " * 9
         ratio = f"{row.added_ratio:+8.1%}" if row.added_ratio is not None else ""
         times = f"{row.median_us:9.1f} {row.p90_us:9.1f} {row.mean_us:9.1f}"
-        print(f"{row.workload:30} {row.config:12} {times} {added} {ratio}")
+        print(f"{row.workload:30} {row.config:16} {times} {added} {ratio}")
     for config in ("otel", "native+otel"):
         if (value := per_event_us(rows, config)) is not None:
             print(f"per stream event, {config}: {value:+.2f} us")
@@ -399,6 +428,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--memory-calls", type=int, default=100_000, help="0 skips the memory run")
     parser.add_argument("--json", help="also write the figures to this file")
     parser.add_argument(
+        "--breakdown", action="store_true", help=f"also measure {BREAKDOWN!r}: the plugin's logic without the SDK"
+    )
+    parser.add_argument(
         "--smoke",
         action="store_true",
         help="the guard of `make test`: a few thousand calls, failing only if the plugin adds over 100%%",
@@ -408,18 +440,19 @@ def main(argv: list[str] | None = None) -> int:
     workloads = SMOKE_WORKLOADS if args.smoke else tuple(WORKLOADS)
     rounds, calls = (6, 200) if args.smoke else (args.rounds, args.calls)
     spans_before = Counted.spans
-    rows = summarise(measure(rounds, calls, workloads), workloads)
+    configs = configurations(args.breakdown)
+    rows = summarise(measure(rounds, calls, workloads, configs), workloads, configs)
     report(rows, rounds, calls)
     trace.get_tracer_provider().force_flush()  # type: ignore[attr-defined]
-    instrumented_calls = (rounds + 1) * calls * len(workloads) * sum("otel" in c for c in configurations())
-    native_calls = (rounds + 1) * calls * len(workloads) * (configurations().count("native"))
-    print(f"spans exported: {Counted.spans - spans_before} of {instrumented_calls + native_calls} calls traced")
+    traced_configs = sum(config in ("native", "otel", "native+otel") for config in configs)
+    traced_calls = (rounds + 1) * calls * len(workloads) * traced_configs
+    print(f"spans exported: {Counted.spans - spans_before} of {traced_calls} calls traced")
     if args.smoke:
         worst = max(row.added_ratio for row in rows if row.added_ratio is not None)
         if worst > SMOKE_LIMIT:
             # A noisy neighbour can make one run look bad: only a second bad run in a row is a regression.
             print(f"anthropic-otel added {worst:.0%} to a bare call; measuring again")
-            rows = summarise(measure(rounds, calls, workloads), workloads)
+            rows = summarise(measure(rounds, calls, workloads, configs), workloads, configs)
             report(rows, rounds, calls)
             worst = max(row.added_ratio for row in rows if row.added_ratio is not None)
         if worst > SMOKE_LIMIT:
@@ -430,12 +463,12 @@ def main(argv: list[str] | None = None) -> int:
     memory = memory_run(args.memory_calls) if args.memory_calls else None
     if memory is not None:
         print(
-            f"memory over {memory['calls']} instrumented calls: RSS {memory['rss_mb'][0]} -> {memory['rss_mb'][-1]} MB "
-            f"({memory['growth_after_first_tenth_mb']:+} MB after the first tenth); checkpoints {memory['rss_mb']}"
+            f"memory over {memory['calls']} instrumented calls after a warm-up: RSS {memory['rss_mb'][0]} -> "
+            f"{memory['rss_mb'][-1]} MB ({memory['growth_mb']:+} MB); after each tenth {memory['rss_mb'][1:]}"
         )
         print(
             f"threads {memory['threads_before']} before, {memory['threads_after']} after; "
-            f"asyncio tasks left: {memory['tasks_left']}"
+            f"asyncio tasks left: {memory['tasks_left']}; spans exported: {memory['spans_exported']}"
         )
     if args.json:
         with open(args.json, "w") as out:
