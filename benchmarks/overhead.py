@@ -272,12 +272,34 @@ BREAKDOWN = "otel, no-op SDK"
 making and queueing the span, the histogram points and the log record (`--breakdown`)."""
 
 
+OPENLLMETRY = "openllmetry"
+"""OpenLLMetry's `opentelemetry-instrumentation-anthropic`, when it is installed (it is no dependency of ours), in
+its default configuration, native tracing off: the comparison the issue asks about."""
+
+
+def openllmetry() -> Any:
+    try:
+        from opentelemetry.instrumentation.anthropic import AnthropicInstrumentor  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    return AnthropicInstrumentor()
+
+
 def configurations(breakdown: bool = False) -> list[str]:
     configs = ["bare", "native", "otel", "native+otel"] if NATIVE else ["bare", "otel"]
-    return [*configs, BREAKDOWN] if breakdown else configs
+    if breakdown:
+        configs.append(BREAKDOWN)
+    if openllmetry() is not None:
+        configs.append(OPENLLMETRY)
+    return configs
 
 
-def instrument(config: str) -> None:
+def instrument(config: str) -> Callable[[], None]:
+    """Instruments for `config`; returns what undoes it."""
+    if config == OPENLLMETRY:
+        other = openllmetry()
+        other.instrument()
+        return other.uninstrument  # type: ignore[no-any-return]
     if config == BREAKDOWN:
         anthropic_otel.instrument(
             tracer_provider=NoOpTracerProvider(),
@@ -286,6 +308,7 @@ def instrument(config: str) -> None:
         )
     else:
         anthropic_otel.instrument()
+    return anthropic_otel.uninstrument
 
 
 def measure(
@@ -296,22 +319,22 @@ def measure(
     clients = {False: make_clients(native=False), True: make_clients(native=True)}
     samples: dict[tuple[str, str], list[int]] = {}
     instrumented = ""
+    undo: Callable[[], None] | None = None
     for number in range(rounds + 1):  # round 0 warms everything up and is not kept
         shift = number % len(configs)
         for config in configs[shift:] + configs[:shift]:
-            wanted = "" if "otel" not in config else "no-op" if config == BREAKDOWN else "sdk"
+            wanted = "" if config in ("bare", "native") else "sdk" if config in ("otel", "native+otel") else config
             if instrumented != wanted:
-                if instrumented:
-                    anthropic_otel.uninstrument()
-                if wanted:
-                    instrument(config)
+                if undo is not None:
+                    undo()
+                undo = instrument(config) if wanted else None
                 instrumented = wanted
             for name in workloads:
                 gc.collect()
                 kept = samples.setdefault((name, config), []) if number else []
                 WORKLOADS[name](clients["native" in config], calls, kept)
-    if instrumented:
-        anthropic_otel.uninstrument()
+    if undo is not None:
+        undo()
     return samples
 
 
@@ -339,7 +362,7 @@ def summarise(samples: dict[tuple[str, str], list[int]], workloads: tuple[str, .
         for config in configs:
             values = samples[(name, config)]
             median = statistics.median(values) / 1000
-            reference = {"otel": "bare", "native+otel": "native", BREAKDOWN: "bare"}.get(config)
+            reference = {"otel": "bare", "native+otel": "native", BREAKDOWN: "bare", OPENLLMETRY: "bare"}.get(config)
             added = median - statistics.median(samples[(name, reference)]) / 1000 if reference else None
             ratio = added / bare if added is not None else None
             rows.append(Row(name, config, median, p90(values) / 1000, statistics.fmean(values) / 1000, added, ratio))
@@ -444,7 +467,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = summarise(measure(rounds, calls, workloads, configs), workloads, configs)
     report(rows, rounds, calls)
     trace.get_tracer_provider().force_flush()  # type: ignore[attr-defined]
-    traced_configs = sum(config in ("native", "otel", "native+otel") for config in configs)
+    traced_configs = sum(config in ("native", "otel", "native+otel", OPENLLMETRY) for config in configs)
     traced_calls = (rounds + 1) * calls * len(workloads) * traced_configs
     print(f"spans exported: {Counted.spans - spans_before} of {traced_calls} calls traced")
     if args.smoke:
