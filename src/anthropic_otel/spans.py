@@ -37,6 +37,7 @@ ANOMALY_EVENT = "anthropic.token_anomaly"
 OK = Status(StatusCode.OK)
 ERROR = Status(StatusCode.ERROR)
 
+
 def start_attributes(call: Call) -> dict[str, AttributeValue]:
     """What the span starts with (so that a sampler sees it), read off the request, and the call's attribution."""
     request = call.request
@@ -244,4 +245,3 @@ class SpanSink:
     def unuse(token: object) -> None:
         if token is not None:
             context.detach(token)  # type: ignore[arg-type]
-
