@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 _IS_MAPPING: dict[type, bool] = {dict: True}
 """Whether a type is a `Mapping`, by type: the ABC check is slow, and this runs a few dozen times per call."""
@@ -118,9 +118,11 @@ def usage_of(usage: object) -> Usage:
 
 
 def merge_usage(earlier: Usage, later: Usage) -> Usage:
-    """`later` over `earlier`, field by field: the API's usage counts are cumulative, never increments."""
-    updates = {name: value for name in USAGE_FIELDS if (value := getattr(later, name)) is not None}
-    return replace(earlier, **updates)
+    """`later` over `earlier`, field by field: the API's usage counts are cumulative, never increments.
+    (Built directly rather than with `dataclasses.replace`, which costs five times as much, per stream.)"""
+    return Usage(
+        *(value if (value := getattr(later, name)) is not None else getattr(earlier, name) for name in USAGE_FIELDS)
+    )
 
 
 @dataclass(slots=True)
@@ -182,17 +184,26 @@ class StreamState:
         """Takes in one event and returns its type."""
         kind = as_str(get(event, "type"))
         if kind == "message_start":
-            message = get(event, "message")
-            started = message_fields(message)
-            # Only the input side of message_start's usage is real.
-            self.fields = replace(started, stop_reason=None, usage=replace(started.usage, output=None))
+            started = message_fields(get(event, "message"))
+            # Only the input side of message_start's usage is real. (`started` is new: setting its fields is safe.)
+            started.stop_reason = None
+            started.usage.output = None
+            self.fields = started
         elif kind == "content_block_delta":
             self.first_chunk = True
         elif kind == "message_delta":
             delta = get(event, "delta")
             stop_reason = as_str(get(delta, "stop_reason"))
             usage = merge_usage(self.fields.usage, usage_of(get(event, "usage")))
-            self.fields = replace(self.fields, stop_reason=stop_reason or self.fields.stop_reason, usage=usage)
+            fields = self.fields
+            self.fields = ResponseFields(
+                fields.id,
+                fields.model,
+                stop_reason or fields.stop_reason,
+                fields.service_tier,
+                fields.inference_geo,
+                usage,
+            )
         elif kind == "message_stop":
             self.stopped = True
         return kind

@@ -11,6 +11,7 @@ ends its call when it is collected. The call itself makes sure it ends only once
 
 from __future__ import annotations
 
+import atexit
 import logging
 import weakref
 from collections.abc import AsyncIterator, Iterator
@@ -21,25 +22,49 @@ from .call import CURRENT, Call
 
 log = logging.getLogger(__name__)
 
-CALLS: weakref.WeakKeyDictionary[Any, Call] = weakref.WeakKeyDictionary()
-"""HTTP response -> the call whose events it carries."""
+WATCHED: dict[int, tuple[weakref.ref[Any], Call]] = {}
+"""id(HTTP response) -> (a weak reference to the response, the call whose events it carries).
+
+A plain dict with one weak reference per response, whose callback ends the call when the response is collected
+unread: a `WeakKeyDictionary` plus a `weakref.finalize` did the same at ten times the cost, on every stream. The
+dict holds the references, so their callbacks run even when the response dies in a reference cycle."""
 
 
 def watch(response: Any, call: Call) -> None:
     """Routes the events of `response` to `call`, and ends `call` when the response is collected. Never raises."""
+    key = id(response)
+
+    def collected(ref: weakref.ref[Any]) -> None:
+        entry = WATCHED.get(key)
+        if entry is not None and entry[0] is ref:
+            del WATCHED[key]
+            entry[1].stream_ended("closed")
+
     try:
-        CALLS[response] = call
-        weakref.finalize(response, call.stream_ended, "closed")
+        WATCHED[key] = (weakref.ref(response, collected), call)
     except Exception:
         log.debug("Could not watch the stream of an API call", exc_info=True)
         call.finish()
+
+
+def watched(response: Any) -> Call | None:
+    """The call whose events `response` carries, if it is watched."""
+    entry = WATCHED.get(id(response))
+    return entry[1] if entry is not None and entry[0]() is response else None
+
+
+@atexit.register
+def _end_watched() -> None:
+    """At exit, ends the calls of streams still open, so that their spans are exported with the rest."""
+    for _, call in list(WATCHED.values()):
+        call.stream_ended("closed")
 
 
 def call_of(stream: Any) -> Call | None:
     """The call of `stream`: by its response, or the call running now (a stream made inside the request, as 0.x
     makes its events there, before the response is watched)."""
     try:
-        call = CALLS.get(stream.response)
+        call = watched(stream.response)
     except Exception:
         return None
     if call is None and (current := CURRENT.get()) is not None and current.collecting:
@@ -127,6 +152,6 @@ async def response_aclose(wrapped: Any, instance: Any, args: tuple[Any, ...], kw
 def raw_response_done(response: Any) -> None:
     """Ends the call of a raw, non-streamed response once its body is readable. The HTTP library closes a body as
     soon as it has read it, before the content is set; the SDK closes it again when the application is done."""
-    call = CALLS.get(response) if CALLS else None
+    call = watched(response) if WATCHED else None
     if call is not None and not call.request.stream and sdk_compat.read_body(response) is not None:
         call.returned_body(response)
