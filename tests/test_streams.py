@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import anthropic
 import pytest
 from opentelemetry.trace import StatusCode
@@ -118,3 +122,40 @@ def test_stream_is_still_the_sdks_stream(fake: FakeAnthropic, spans: Spans) -> N
         first = next(iter(stream))
         assert first.type == "message_start"
     assert len(spans.calls()) == 1
+
+
+OPEN_AT_EXIT = """
+import anthropic
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+import anthropic_otel
+from anthropic_otel.testing import FakeAnthropic
+
+class Printed(SpanExporter):
+    def export(self, spans):
+        for span in spans:
+            print("exported", span.name, span.attributes.get("gen_ai.response.id"), flush=True)
+        return SpanExportResult.SUCCESS
+
+provider = TracerProvider()  # registers its own exit hook, which shuts the exporter down
+provider.add_span_processor(BatchSpanProcessor(Printed()))
+trace.set_tracer_provider(provider)
+anthropic_otel.instrument()
+api = FakeAnthropic().__enter__()
+client = anthropic.Anthropic(base_url=api.base_url, api_key="k", max_retries=0)
+USER = [{"role": "user", "content": "hi"}]
+stream = client.messages.create(model="claude-fake-model", max_tokens=5, stream=True, messages=USER)
+first = next(iter(stream))
+print("read", first.type, flush=True)
+# The application exits with the stream still open and referenced.
+"""
+
+
+def test_a_stream_still_open_at_exit_is_ended_and_exported(tmp_path: Path) -> None:
+    """Also the SDK's own span (1.14+), which ends only when its stream does."""
+    app = tmp_path / "app.py"
+    app.write_text(OPEN_AT_EXIT)
+    result = subprocess.run([sys.executable, str(app)], capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["read message_start", "exported anthropic.messages.create msg_fake_000001"]

@@ -37,11 +37,15 @@ def watch(response: Any, call: Call) -> None:
     def collected(ref: weakref.ref[Any]) -> None:
         entry = WATCHED.get(key)
         if entry is not None and entry[0] is ref:
-            del WATCHED[key]
+            WATCHED.pop(key, None)
             entry[1].stream_ended("closed")
 
     try:
         WATCHED[key] = (weakref.ref(response, collected), call)
+        if not _AT_EXIT:
+            # Registered at the first stream, not at import: exit hooks run last-registered first, and this one
+            # must end the open calls before the tracer provider's own hook shuts the exporters down.
+            _AT_EXIT.append(atexit.register(_end_watched))
     except Exception:
         log.debug("Could not watch the stream of an API call", exc_info=True)
         call.finish()
@@ -53,11 +57,19 @@ def watched(response: Any) -> Call | None:
     return entry[1] if entry is not None and entry[0]() is response else None
 
 
-@atexit.register
+_AT_EXIT: list[object] = []
+
+
 def _end_watched() -> None:
-    """At exit, ends the calls of streams still open, so that their spans are exported with the rest."""
+    """At exit, ends the calls of streams still open, so that their spans are exported with the rest. The SDK's
+    own span of such a stream would never end either (it ends when the stream does): it is ended here too."""
     for _, call in list(WATCHED.values()):
         call.stream_ended("closed")
+        try:
+            if call.native is not None:
+                call.native.end()
+        except Exception:
+            log.debug("Could not end the SDK's span of a stream open at exit", exc_info=True)
 
 
 def call_of(stream: Any) -> Call | None:
