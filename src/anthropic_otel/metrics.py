@@ -13,11 +13,13 @@ sees one observation per series per collection instead of one per call. Exporter
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
 import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry.metrics import CallbackOptions, Histogram, Meter, Observation
@@ -100,6 +102,22 @@ NO_EXTRA: Key = ()
 TOKEN_TYPE_EXTRA = {kind: (("anthropic.token.type", kind),) for kind in TOKEN_TYPES}
 
 
+@functools.lru_cache(maxsize=256)
+def stop_reason_extra(stop_reason: str) -> Key:
+    return (("anthropic.message.stop_reason", stop_reason),)
+
+
+@functools.lru_cache(maxsize=256)
+def attempt_extra(retried: bool, status_code: int | None, error_type: str | None) -> Key:
+    """The attributes of one `anthropic.client.attempts` count (a handful of distinct ones in a process)."""
+    extra: Key = (("anthropic.attempt.retried", retried),)
+    if status_code is not None:
+        extra += (("http.response.status_code", status_code),)
+    if error_type is not None:
+        extra += (("error.type", error_type),)
+    return extra
+
+
 class Tally:
     """Cumulative sums per series, added to by calls, read by observable instruments.
 
@@ -175,6 +193,22 @@ def tally_for(meter: Meter) -> Tally:
     return tally
 
 
+@dataclass(slots=True, frozen=True)
+class Series:
+    """The attribute sets of every measurement of a call, for calls alike in provider, models, server and
+    low-cardinality attribution: built once per such shape, then shared (the SDK copies what it keeps)."""
+
+    key: Key
+    """The tally's base key: the attributes as (name, value) pairs in a fixed order."""
+    base: dict[str, Any]
+    input: dict[str, Any]
+    output: dict[str, Any]
+
+
+MAX_SHAPES = 1024
+"""Series kept per sink; a workload with more shapes than that starts the cache over."""
+
+
 class MetricsSink:
     token_usage: Histogram
     duration: Histogram
@@ -197,6 +231,30 @@ class MetricsSink:
             )
             setattr(self, attribute, histogram)
         self.tally = tally_for(meter)
+        self.shapes: dict[tuple[Any, ...], Series] = {}
+
+    def series(self, record: CallRecord) -> Series:
+        """The `Series` of `record`'s shape."""
+        shape = (
+            record.provider,
+            record.request.model,
+            record.response.model,
+            record.server_address,
+            *record.attribution.items(),
+        )
+        found = self.shapes.get(shape)
+        if found is None:
+            base = self.base_attributes(record)
+            found = Series(
+                tuple(base.items()),
+                base,
+                {**base, "gen_ai.token.type": "input"},
+                {**base, "gen_ai.token.type": "output"},
+            )
+            if len(self.shapes) >= MAX_SHAPES:
+                self.shapes.clear()
+            self.shapes[shape] = found
+        return found
 
     def base_attributes(self, record: CallRecord) -> dict[str, Any]:
         """The attributes of every measurement of `record`, in a fixed order (they key the tally's series)."""
@@ -215,27 +273,24 @@ class MetricsSink:
 
     def __call__(self, record: CallRecord, span: Any) -> None:
         """Records `record`. Never raises (the span sink guards each finisher)."""
-        base = self.base_attributes(record)
+        series = self.series(record)
         usage = record.response.usage
         if usage.total_input is not None:
-            self.token_usage.record(usage.total_input, {**base, "gen_ai.token.type": "input"})
+            self.token_usage.record(usage.total_input, series.input)
         if usage.output is not None:
-            self.token_usage.record(usage.output, {**base, "gen_ai.token.type": "output"})
-        duration_attributes = base if record.error_type is None else {**base, "error.type": record.error_type}
-        self.duration.record(record.duration, duration_attributes)
+            self.token_usage.record(usage.output, series.output)
+        base = series.base
+        self.duration.record(
+            record.duration, base if record.error_type is None else {**base, "error.type": record.error_type}
+        )
         if record.time_to_first_chunk is not None:
             self.first_chunk.record(record.time_to_first_chunk, base)
 
         updates = [(TOKENS, TOKEN_TYPE_EXTRA[kind], count) for kind, count in token_counts(usage).items()]
         if record.response.stop_reason is not None:
-            updates.append((STOP_REASONS, (("anthropic.message.stop_reason", record.response.stop_reason),), 1))
+            updates.append((STOP_REASONS, stop_reason_extra(record.response.stop_reason), 1))
         for attempt in record.attempts:
-            extra: Key = (("anthropic.attempt.retried", attempt.retried),)
-            if attempt.status_code is not None:
-                extra += (("http.response.status_code", attempt.status_code),)
-            if attempt.error_type is not None:
-                extra += (("error.type", attempt.error_type),)
-            updates.append((ATTEMPTS, extra, 1))
+            updates.append((ATTEMPTS, attempt_extra(attempt.retried, attempt.status_code, attempt.error_type), 1))
         if record.unpriced_model is not None:
             updates.append((UNPRICED, NO_EXTRA, 1))
             self.warn_unpriced(record.unpriced_model)
@@ -243,7 +298,7 @@ class MetricsSink:
             cost_updates(updates, record.cost)
         if record.anomaly is not None:
             updates.append((ANOMALIES, NO_EXTRA, 1))
-        self.tally.add(tuple(base.items()), updates, record.headers)
+        self.tally.add(series.key, updates, record.headers)
 
     def warn_unpriced(self, model: str) -> None:
         if model not in self.warned and len(self.warned) < 100:
