@@ -78,7 +78,35 @@ class CallRecord:
 
 
 class Call:
-    """The state of one API call, fed by the hooks, finished once."""
+    """The state of one API call, fed by the hooks, finished once. (Slotted: one is made per API call, and the hooks
+    read and set its attributes throughout.)"""
+
+    __slots__ = (
+        "_once",
+        "attempts",
+        "attribution",
+        "capture_content",
+        "collecting",
+        "content",
+        "last_headers",
+        "native",
+        "native_expected",
+        "native_offered",
+        "provider",
+        "record",
+        "request",
+        "request_id",
+        "response",
+        "response_content",
+        "server_address",
+        "server_port",
+        "sink",
+        "span",
+        "start_ns",
+        "stream_state",
+        "streamed_content",
+        "ttfc",
+    )
 
     def __init__(
         self,
@@ -183,22 +211,18 @@ class Call:
 
     def stream_event(self, event: object) -> None:
         """The application read `event` from the call's stream. Never raises."""
+        kind = getattr(event, "type", None)
         state = self.stream_state
-        if (
-            state is not None
-            and state.first_chunk
-            and self.streamed_content is None
-            and getattr(event, "type", None) == "content_block_delta"
-        ):
+        if kind == "content_block_delta" and state is not None and state.first_chunk and self.streamed_content is None:
             return  # Most events are content deltas, and after the first one they say nothing the record keeps.
         try:
-            if self.stream_state is None:
-                self.stream_state = extract.StreamState()
+            if state is None:
+                state = self.stream_state = extract.StreamState()
                 if self.capture_content:
                     self.streamed_content = content.StreamedContent()
-            state = self.stream_state
             had_chunk = state.first_chunk
-            kind = state.apply(event)
+            kind = extract.as_str(extract.get(event, "type"))  # a model, or decoded JSON
+            state.apply(event, kind)
             if state.first_chunk and not had_chunk:
                 self.ttfc = (time.time_ns() - self.start_ns) / 1e9
             self.response = state.fields

@@ -89,10 +89,11 @@ class Cost:
     model: str
     by_type: dict[str, float]
     savings: float
+    total: float = field(init=False, default=0.0)
+    """The sum of `by_type`, computed once: the span, the log record and the JSON line all read it."""
 
-    @property
-    def total(self) -> float:
-        return sum(self.by_type.values())
+    def __post_init__(self) -> None:
+        self.total = sum(self.by_type.values())
 
 
 def rates_of(entry: dict[str, Any]) -> Rates:
@@ -137,33 +138,23 @@ def cost_of(
         rates = price.long_context
     write_1h = usage.cache_write_1h or 0
     write_5m = usage.cache_write_5m if usage.cache_write_5m is not None else (usage.cache_write or 0) - write_1h
-    tokens = {
-        "input": usage.input or 0,
-        "cache_read": usage.cache_read or 0,
-        "cache_write_5m": max(write_5m, 0),
-        "cache_write_1h": write_1h,
-        "output": usage.output or 0,
+    write_5m = max(write_5m, 0)
+    read = usage.cache_read or 0
+    per_million = (batch_multiplier if service_tier == "batch" else 1.0) * geo_multiplier / 1e6
+    by_type = {
+        "input": (usage.input or 0) * rates.input * per_million,
+        "cache_read": read * rates.cache_read * per_million,
+        "cache_write_5m": write_5m * rates.cache_write_5m * per_million,
+        "cache_write_1h": write_1h * rates.cache_write_1h * per_million,
+        "output": (usage.output or 0) * rates.output * per_million,
     }
-    per_token = {
-        "input": rates.input,
-        "cache_read": rates.cache_read,
-        "cache_write_5m": rates.cache_write_5m,
-        "cache_write_1h": rates.cache_write_1h,
-        "output": rates.output,
-    }
-    multiplier = (batch_multiplier if service_tier == "batch" else 1.0) * geo_multiplier
-    by_type = {kind: tokens[kind] * per_token[kind] * multiplier / 1e6 for kind in TOKEN_TYPES}
     # Reads save the difference to the input price; writes cost a premium over it. Negative when writes are
     # never read back.
     savings = (
-        (
-            tokens["cache_read"] * (rates.input - rates.cache_read)
-            - tokens["cache_write_5m"] * (rates.cache_write_5m - rates.input)
-            - tokens["cache_write_1h"] * (rates.cache_write_1h - rates.input)
-        )
-        * multiplier
-        / 1e6
-    )
+        read * (rates.input - rates.cache_read)
+        - write_5m * (rates.cache_write_5m - rates.input)
+        - write_1h * (rates.cache_write_1h - rates.input)
+    ) * per_million
     return Cost(price.name, by_type, savings)
 
 

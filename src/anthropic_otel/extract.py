@@ -107,13 +107,14 @@ USAGE_FIELDS = ("input", "output", "cache_read", "cache_write", "cache_write_5m"
 
 def usage_of(usage: object) -> Usage:
     """A `Usage` from the API's `usage` object (model or dict); missing or mistyped fields stay `None`."""
+    by_ttl = get(usage, "cache_creation")
     return Usage(
         input=as_int(get(usage, "input_tokens")),
         output=as_int(get(usage, "output_tokens")),
         cache_read=as_int(get(usage, "cache_read_input_tokens")),
         cache_write=as_int(get(usage, "cache_creation_input_tokens")),
-        cache_write_5m=as_int(dig(usage, "cache_creation", "ephemeral_5m_input_tokens")),
-        cache_write_1h=as_int(dig(usage, "cache_creation", "ephemeral_1h_input_tokens")),
+        cache_write_5m=as_int(get(by_ttl, "ephemeral_5m_input_tokens")),
+        cache_write_1h=as_int(get(by_ttl, "ephemeral_1h_input_tokens")),
     )
 
 
@@ -180,9 +181,8 @@ class StreamState:
     stopped: bool = False
     """Whether `message_stop` arrived: the Message is complete."""
 
-    def apply(self, event: object) -> str | None:
-        """Takes in one event and returns its type."""
-        kind = as_str(get(event, "type"))
+    def apply(self, event: object, kind: str | None) -> None:
+        """Takes in one event of type `kind`."""
         if kind == "message_start":
             started = message_fields(get(event, "message"))
             # Only the input side of message_start's usage is real. (`started` is new: setting its fields is safe.)
@@ -206,7 +206,6 @@ class StreamState:
             )
         elif kind == "message_stop":
             self.stopped = True
-        return kind
 
 
 def finish_reasons(stop_reason: str | None) -> list[str] | None:

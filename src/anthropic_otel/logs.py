@@ -35,8 +35,8 @@ def log_attributes(record: CallRecord) -> dict[str, AttributeValue]:
         "anthropic.message.stop_reason": record.response.stop_reason,
         "http.request.resend_count": record.resend_count,
         "error.type": record.error_type,
-        "anthropic.latency_ms": round(record.duration * 1000, 3),
-        "anthropic.cost_usd": round(record.cost.total, 10) if record.cost is not None else None,
+        "anthropic.latency_ms": (record.end_ns - record.start_ns) / 1e6,
+        "anthropic.cost_usd": record.cost.total if record.cost is not None else None,
         **record.attribution,
     }
     return {key: value for key, value in values.items() if value is not None}
