@@ -43,12 +43,17 @@ bench-smoke: .venv/.ok
 
 test: lint matrix bench-smoke
 
-# The overhead benchmark on the newest and the oldest SDK of the matrix (a few minutes each); figures in
-# benchmarks/RESULTS.md.
+# The overhead benchmark on the newest and the oldest SDK of the matrix, in wall-clock time (about ten minutes
+# each) and in instructions (a few minutes each; skipped without valgrind); figures in benchmarks/RESULTS.md.
 OLDEST_SDK := $(firstword $(SDKS))
+INSTRUCTION_WORKLOADS := "create" "stream, 50 events" "stream, 6 events"
 bench: .venv/.ok .venvs/$(OLDEST_SDK)/.ok
 	.venv/bin/python benchmarks/overhead.py --breakdown --json benchmarks/results-$(NEWEST_SDK).json
 	.venvs/$(OLDEST_SDK)/bin/python benchmarks/overhead.py --breakdown --json benchmarks/results-$(OLDEST_SDK).json
+	.venv/bin/python benchmarks/instructions.py --workloads $(INSTRUCTION_WORKLOADS) \
+		--json benchmarks/instructions-$(NEWEST_SDK).json
+	.venvs/$(OLDEST_SDK)/bin/python benchmarks/instructions.py --workloads $(INSTRUCTION_WORKLOADS) \
+		--json benchmarks/instructions-$(OLDEST_SDK).json
 
 clean:
 	rm -rf .venv .venvs

@@ -9,12 +9,17 @@ Configurations, measured in one process, each round in a rotated order:
 - `bare`: the SDK uninstrumented, its native tracing off;
 - `native`: the SDK's own tracing only (anthropic 1.14+);
 - `otel`: anthropic-otel fully on (span, all metrics, cost, log record), native tracing off;
-- `native+otel`: anthropic-otel on top of the SDK's own span (1.14+).
+- `native+otel`: anthropic-otel on top of the SDK's own span (1.14+);
+- with `--breakdown`, `otel, no-op SDK` (the plugin's own logic: anthropic-otel on the API's no-op providers)
+  and `floor` (no plugin: `floor.py` emits the plugin's telemetry verbatim with no logic, which is what any
+  instrumentation pays the OpenTelemetry SDK for that telemetry).
 
 Workloads: sync `create`, async `create`, a `stream=True` call read to the end (50 events, and 6 events for the
 cost per event), and `messages.stream()`. Every call is timed on its own; the report gives median and p90 per
-configuration and the added cost as microseconds and as a ratio of the bare call. A memory run then makes
-100,000 calls and reports the growth of the process, and the threads and tasks alive before and after.
+configuration and the added cost as microseconds and as a ratio of the bare call. The added cost is paired by
+round (see `summarise`), so that the machine's slow drifts cancel out. A memory run then makes 100,000 calls and
+reports the growth of the process, and the threads and tasks alive before and after. `instructions.py` counts
+the same configurations in instructions, which this machine's clock cannot measure to better than ten points.
 
     .venv/bin/python benchmarks/overhead.py             # the full run (`make bench` runs it on two SDKs)
     .venv/bin/python benchmarks/overhead.py --smoke     # the guard in `make test`: fails above +100%
@@ -38,6 +43,7 @@ from typing import Any
 
 import anthropic
 import anthropic._base_client as base
+from floor import Captured, Floor, capture  # benchmarks/, the script's own folder
 from opentelemetry import _logs, metrics, trace
 from opentelemetry._logs import NoOpLoggerProvider
 from opentelemetry.metrics import NoOpMeterProvider
@@ -272,6 +278,13 @@ BREAKDOWN = "otel, no-op SDK"
 making and queueing the span, the histogram points and the log record (`--breakdown`)."""
 
 
+FLOOR = "floor"
+"""No plugin, but a wrapper that emits the plugin's telemetry verbatim, with constant values and no logic (see
+`floor.py`): what any instrumentation pays the OpenTelemetry SDK for this telemetry (`--breakdown`)."""
+CAPTURED: list[Captured] = []
+"""The telemetry the floor replays, captured from the plugin once per run."""
+
+
 OPENLLMETRY = "openllmetry"
 """OpenLLMetry's `opentelemetry-instrumentation-anthropic`, when it is installed (it is no dependency of ours), in
 its default configuration, native tracing off: the comparison the issue asks about."""
@@ -288,7 +301,7 @@ def openllmetry() -> Any:
 def configurations(breakdown: bool = False) -> list[str]:
     configs = ["bare", "native", "otel", "native+otel"] if NATIVE else ["bare", "otel"]
     if breakdown:
-        configs.append(BREAKDOWN)
+        configs += [BREAKDOWN, FLOOR]
     if openllmetry() is not None:
         configs.append(OPENLLMETRY)
     return configs
@@ -300,6 +313,10 @@ def instrument(config: str) -> Callable[[], None]:
         other = openllmetry()
         other.instrument()
         return other.uninstrument  # type: ignore[no-any-return]
+    if config == FLOOR:
+        floor = Floor(CAPTURED[0])
+        floor.install()
+        return floor.uninstall
     if config == BREAKDOWN:
         anthropic_otel.instrument(
             tracer_provider=NoOpTracerProvider(),
@@ -313,11 +330,12 @@ def instrument(config: str) -> Callable[[], None]:
 
 def measure(
     rounds: int, calls: int, workloads: tuple[str, ...], configs: list[str]
-) -> dict[tuple[str, str], list[int]]:
-    """Per-call nanoseconds by (workload, configuration). Each round runs every configuration once, in an order
-    rotated by one from the round before, so that no configuration always runs first or right after another."""
+) -> dict[tuple[str, str], list[list[int]]]:
+    """Per-call nanoseconds by (workload, configuration), one list per round. Each round runs every configuration
+    once, in an order rotated by one from the round before, so that no configuration always runs first or right
+    after another."""
     clients = {False: make_clients(native=False), True: make_clients(native=True)}
-    samples: dict[tuple[str, str], list[int]] = {}
+    samples: dict[tuple[str, str], list[list[int]]] = {}
     instrumented = ""
     undo: Callable[[], None] | None = None
     for number in range(rounds + 1):  # round 0 warms everything up and is not kept
@@ -331,11 +349,23 @@ def measure(
                 instrumented = wanted
             for name in workloads:
                 gc.collect()
-                kept = samples.setdefault((name, config), []) if number else []
+                kept: list[int] = []
                 WORKLOADS[name](clients["native" in config], calls, kept)
+                if number:
+                    samples.setdefault((name, config), []).append(kept)
     if undo is not None:
         undo()
     return samples
+
+
+def capture_shapes() -> Captured:
+    clients = make_clients(native=False)
+
+    def stream() -> None:
+        for _event in clients.sync.messages.create(**BODY, stream=True, extra_headers={"x-bench-events": "50"}):
+            pass
+
+    return capture(lambda: clients.sync.messages.create(**BODY), stream)
 
 
 def p90(values: list[int]) -> float:
@@ -353,20 +383,47 @@ class Row:
     added_ratio: float | None
 
 
-def summarise(samples: dict[tuple[str, str], list[int]], workloads: tuple[str, ...], configs: list[str]) -> list[Row]:
-    """One row per (workload, configuration). `added` compares `otel` with `bare`, and `native+otel` with
-    `native` (what the plugin adds on top of the SDK's own span), both as a ratio of the bare call."""
+REFERENCES = {"otel": "bare", "native+otel": "native", BREAKDOWN: "bare", FLOOR: "bare", OPENLLMETRY: "bare"}
+"""What each configuration is compared with: `native+otel` with `native` (what the plugin adds on top of the SDK's
+own span), everything else with `bare`."""
+
+
+def summarise(
+    samples: dict[tuple[str, str], list[list[int]]], workloads: tuple[str, ...], configs: list[str]
+) -> list[Row]:
+    """One row per (workload, configuration): median, p90 and mean over every call, and the added cost.
+
+    `added` is paired by round: the median over rounds of (this configuration's median in the round minus its
+    reference's median in the same round). The configurations of one round run within seconds of each other, so
+    a machine that gets slower or faster for a minute moves both sides of each difference alike. The ratio is
+    `added` over the bare median."""
     rows = []
     for name in workloads:
-        bare = statistics.median(samples[(name, "bare")]) / 1000
+        bare = statistics.median(pooled(samples[(name, "bare")])) / 1000
         for config in configs:
-            values = samples[(name, config)]
-            median = statistics.median(values) / 1000
-            reference = {"otel": "bare", "native+otel": "native", BREAKDOWN: "bare", OPENLLMETRY: "bare"}.get(config)
-            added = median - statistics.median(samples[(name, reference)]) / 1000 if reference else None
-            ratio = added / bare if added is not None else None
-            rows.append(Row(name, config, median, p90(values) / 1000, statistics.fmean(values) / 1000, added, ratio))
+            values = pooled(samples[(name, config)])
+            reference = REFERENCES.get(config)
+            added = None
+            if reference is not None:
+                pairs = zip(samples[(name, config)], samples[(name, reference)], strict=True)
+                added = statistics.median(statistics.median(mine) - statistics.median(theirs) for mine, theirs in pairs)
+                added /= 1000
+            rows.append(
+                Row(
+                    name,
+                    config,
+                    statistics.median(values) / 1000,
+                    p90(values) / 1000,
+                    statistics.fmean(values) / 1000,
+                    added,
+                    added / bare if added is not None else None,
+                )
+            )
     return rows
+
+
+def pooled(rounds: list[list[int]]) -> list[int]:
+    return [value for values in rounds for value in values]
 
 
 def per_event_us(rows: list[Row], config: str) -> float | None:
@@ -464,10 +521,12 @@ def main(argv: list[str] | None = None) -> int:
     rounds, calls = (6, 200) if args.smoke else (args.rounds, args.calls)
     spans_before = Counted.spans
     configs = configurations(args.breakdown)
+    if FLOOR in configs:
+        CAPTURED.append(capture_shapes())
     rows = summarise(measure(rounds, calls, workloads, configs), workloads, configs)
     report(rows, rounds, calls)
     trace.get_tracer_provider().force_flush()  # type: ignore[attr-defined]
-    traced_configs = sum(config in ("native", "otel", "native+otel", OPENLLMETRY) for config in configs)
+    traced_configs = sum(config in ("native", "otel", "native+otel", FLOOR, OPENLLMETRY) for config in configs)
     traced_calls = (rounds + 1) * calls * len(workloads) * traced_configs
     print(f"spans exported: {Counted.spans - spans_before} of {traced_calls} calls traced")
     if args.smoke:
