@@ -312,14 +312,10 @@ class MetricsSink:
             base["gen_ai.request.model"] = base["gen_ai.response.model"] = fields.model
         base["anthropic.batch"] = True
         base.update(self.low_cardinality(attribution))
-        key = tuple(base.items())
-        updates = [
-            (TOKENS, (*key, ("anthropic.token.type", kind)), count)
-            for kind, count in token_counts(fields.usage).items()
-        ]
+        updates = [(TOKENS, TOKEN_TYPE_EXTRA[kind], count) for kind, count in token_counts(fields.usage).items()]
         price = prices.find(fields.model)
         if price is None:
-            updates.append((UNPRICED, key, 1))
+            updates.append((UNPRICED, NO_EXTRA, 1))
         else:
             geo = prices.geo_multipliers.get(fields.inference_geo or "", 1.0)
             cost = cost_of(
