@@ -91,8 +91,19 @@ def capture(create: Callable[[], Any], stream: Callable[[], Any]) -> Captured:
                         if isinstance(point, HistogramDataPoint):
                             points.append((metric.name, point.sum, dict(point.attributes or {})))
                             buckets[metric.name] = (metric.unit or "", list(point.explicit_bounds))
-        shapes.append(Shape(span.name, dict(span.attributes or {}), points, dict(log.attributes or {}), log.body))
+        shape = Shape(span.name, dict(span.attributes or {}), points, dict(log.attributes or {}), log.body)
+        if len(shape.span_attributes) < 10 or len(shape.histograms) < 3 or len(shape.log_attributes) < 10:
+            raise RuntimeError(f"the plugin emitted less than a call's telemetry, the floor means nothing: {shape}")
+        shapes.append(shape)
     return Captured(shapes[0], shapes[1], buckets)
+
+
+def describe(captured: Captured) -> str:
+    return "; ".join(
+        f"{kind}: a span of {len(shape.span_attributes)} attributes, {len(shape.histograms)} histogram points, "
+        f"a log record of {len(shape.log_attributes)} attributes"
+        for kind, shape in (("create", captured.json), ("stream", captured.stream))
+    )
 
 
 class Floor:
@@ -116,6 +127,8 @@ class Floor:
         }
         self.logger = _logs.get_logger("floor", logger_provider=logger_provider)
         self.installed: list[tuple[Any, str]] = []
+        self.pending: dict[int, Any] = {}
+        """id(HTTP response) -> the span of a stream not read to its end yet."""
 
     def emit(self, span: Any, shape: Shape) -> None:
         span.set_attributes(shape.span_attributes)
@@ -143,13 +156,24 @@ class Floor:
         if not streamed:
             self.emit(span, self.captured.json)
             return result
+        key = id(result.response)
+        self.pending[key] = span
+        result._iterator = self.events(result._iterator, key)
+        return result
 
-        def events(inner: Iterator[Any]) -> Iterator[Any]:
-            yield from inner
+    def events(self, inner: Iterator[Any], key: int) -> Iterator[Any]:
+        """The stream's events, then the call's telemetry, once, when they run out."""
+        yield from inner
+        span = self.pending.pop(key, None)
+        if span is not None:
             self.emit(span, self.captured.stream)
 
-        result._iterator = events(result._iterator)
-        return result
+    def second_stream(self, wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """`Stream.__stream__`: anthropic 0.x's `messages.stream()` reads a second `Stream` it makes over the response
+        of the one `request` returned, which is never read; the replay follows the response to it."""
+        events = wrapped(*args, **kwargs)
+        key = id(instance.response)
+        return self.events(events, key) if key in self.pending else events
 
     def request(self, wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         streamed = bool(kwargs.get("stream"))
@@ -176,6 +200,9 @@ class Floor:
         for owner, wrapper in ((base.SyncAPIClient, self.request), (base.AsyncAPIClient, self.request_async)):
             wrapt.wrap_function_wrapper(owner, "request", wrapper)
             self.installed.append((owner, "request"))
+        stream_class = sdk_compat.stream_classes()[0]
+        wrapt.wrap_function_wrapper(stream_class, "__stream__", self.second_stream)
+        self.installed.append((stream_class, "__stream__"))
 
     def uninstall(self) -> None:
         for owner, name in self.installed:

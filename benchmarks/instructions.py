@@ -32,6 +32,7 @@ import anthropic
 from overhead import (
     CAPTURED,
     FLOOR,
+    FLOOR_NO_SPAN,
     REFERENCES,
     WORKLOADS,
     capture_shapes,
@@ -52,7 +53,7 @@ def callgrind(switch: str) -> None:
 def count(workload: str, config: str, calls: int) -> None:
     """Under valgrind: warms up, then counts `calls` calls of `workload` in `config`."""
     install_pipeline()
-    if config == FLOOR:
+    if config in (FLOOR, FLOOR_NO_SPAN):
         CAPTURED.append(capture_shapes())
     clients = make_clients(native="native" in config)
     if config not in ("bare", "native"):
@@ -108,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         print("instructions.py needs valgrind (apt-get install valgrind); skipped")
         return 0
     configs = [config for config in configurations(breakdown=True) if config in ("bare", "native", *REFERENCES)]
+    configs.append(FLOOR_NO_SPAN)
     jobs = [(workload, config) for workload in args.workloads for config in configs]
     with concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
         results = dict(zip(jobs, pool.map(lambda job: per_call(*job), jobs), strict=True))

@@ -43,7 +43,7 @@ from typing import Any
 
 import anthropic
 import anthropic._base_client as base
-from floor import Captured, Floor, capture  # benchmarks/, the script's own folder
+from floor import Captured, Floor, capture, describe  # benchmarks/, the script's own folder
 from opentelemetry import _logs, metrics, trace
 from opentelemetry._logs import NoOpLoggerProvider
 from opentelemetry.metrics import NoOpMeterProvider
@@ -281,6 +281,9 @@ making and queueing the span, the histogram points and the log record (`--breakd
 FLOOR = "floor"
 """No plugin, but a wrapper that emits the plugin's telemetry verbatim, with constant values and no logic (see
 `floor.py`): what any instrumentation pays the OpenTelemetry SDK for this telemetry (`--breakdown`)."""
+FLOOR_NO_SPAN = "floor, no span"
+"""The floor without its span: the histogram points and the log record alone, about the least that anything
+emitting them can add on top of the SDK's native span (counted by `instructions.py` only)."""
 CAPTURED: list[Captured] = []
 """The telemetry the floor replays, captured from the plugin once per run."""
 
@@ -313,8 +316,8 @@ def instrument(config: str) -> Callable[[], None]:
         other = openllmetry()
         other.instrument()
         return other.uninstrument  # type: ignore[no-any-return]
-    if config == FLOOR:
-        floor = Floor(CAPTURED[0])
+    if config in (FLOOR, FLOOR_NO_SPAN):
+        floor = Floor(CAPTURED[0], tracer_provider=NoOpTracerProvider() if config == FLOOR_NO_SPAN else None)
         floor.install()
         return floor.uninstall
     if config == BREAKDOWN:
@@ -383,7 +386,14 @@ class Row:
     added_ratio: float | None
 
 
-REFERENCES = {"otel": "bare", "native+otel": "native", BREAKDOWN: "bare", FLOOR: "bare", OPENLLMETRY: "bare"}
+REFERENCES = {
+    "otel": "bare",
+    "native+otel": "native",
+    BREAKDOWN: "bare",
+    FLOOR: "bare",
+    FLOOR_NO_SPAN: "bare",
+    OPENLLMETRY: "bare",
+}
 """What each configuration is compared with: `native+otel` with `native` (what the plugin adds on top of the SDK's
 own span), everything else with `bare`."""
 
@@ -523,6 +533,7 @@ def main(argv: list[str] | None = None) -> int:
     configs = configurations(args.breakdown)
     if FLOOR in configs:
         CAPTURED.append(capture_shapes())
+        print(f"the floor replays, per call: {describe(CAPTURED[0])}")
     rows = summarise(measure(rounds, calls, workloads, configs), workloads, configs)
     report(rows, rounds, calls)
     trace.get_tracer_provider().force_flush()  # type: ignore[attr-defined]
