@@ -129,7 +129,10 @@ def main(argv: list[str] | None = None) -> int:
     if all((workload, "bare") in results for workload in (long, short)):
         for config in configs:
             per_event[config] = (results[(long, config)] - results[(short, config)]) / 44
-            print(f"per stream event, {config}: {per_event[config]:,.0f} instructions")
+        for config in configs:
+            reference = REFERENCES.get(config)
+            added = f" ({per_event[config] - per_event[reference]:+,.0f})" if reference else ""
+            print(f"per stream event, {config}: {per_event[config]:,.0f} instructions{added}")
     if args.json:
         with open(args.json, "w") as out:
             figures = {"anthropic": anthropic.__version__, "machine": machine(), "rows": rows, "per_event": per_event}
