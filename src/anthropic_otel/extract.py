@@ -16,7 +16,14 @@ _IS_MAPPING: dict[type, bool] = {dict: True}
 
 
 def get(data: object, name: str) -> object:
-    """`data[name]` for a mapping, `data.name` for a model, else `None`."""
+    """`data[name]` for a mapping, `data.name` for a model, else `None`.
+
+    A model's fields are read from its `__dict__`, and pydantic 2's extra fields from `__pydantic_extra__`, before
+    falling back to `getattr`: asking a pydantic model for a field it lacks goes through its `__getattr__` and an
+    `AttributeError`, about 2 us, and the fields that newer API versions added are missing from older SDKs' models
+    and from some event types (a `message_delta`'s usage has no `cache_creation`)."""
+    if data is None:
+        return None
     kind = type(data)
     is_mapping = _IS_MAPPING.get(kind)
     if is_mapping is None:
@@ -25,6 +32,12 @@ def get(data: object, name: str) -> object:
             _IS_MAPPING[kind] = is_mapping
     if is_mapping:
         return data.get(name)  # type: ignore[attr-defined]
+    fields = getattr(data, "__dict__", None)
+    if fields is not None and name in fields:
+        return fields[name]
+    extra = getattr(data, "__pydantic_extra__", None)
+    if isinstance(extra, dict):  # a pydantic 2 model that keeps unknown fields: it has no such field
+        return extra.get(name)
     return getattr(data, name, None)
 
 
