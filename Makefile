@@ -6,7 +6,7 @@ NEWEST_SDK := 2.13.0
 SDKS := 0.42.0 0.125.0 1.13.0 1.14.0 $(NEWEST_SDK)
 PIP_FLAGS := -q --disable-pip-version-check
 
-.PHONY: test lint format matrix clean demo venvs bench bench-smoke
+.PHONY: test lint format matrix clean demo venvs bench bench-smoke ops-test ops-tools
 
 .venv/.ok: pyproject.toml
 	rm -rf .venv && $(PYTHON) -m venv .venv
@@ -31,17 +31,25 @@ format: .venv/.ok
 venvs: .venv/.ok $(SDKS:%=.venvs/%/.ok)
 
 # The whole suite against every SDK generation, each in its own venv.
+# tests/ops (the operations bundle: real Collector, Prometheus, Jaeger) runs once, in `make ops-test`.
 matrix: $(SDKS:%=.venvs/%/.ok)
 	@failed=""; for v in $(SDKS); do \
 		echo "== anthropic $$v ($$(.venvs/$$v/bin/python --version))"; \
-		.venvs/$$v/bin/python -m pytest -q tests || failed="$$failed $$v"; \
+		.venvs/$$v/bin/python -m pytest -q tests --ignore=tests/ops || failed="$$failed $$v"; \
 	done; if [ -n "$$failed" ]; then echo "FAILED on anthropic:$$failed"; exit 1; fi
 
 # The overhead guard: a few thousand calls, failing only if the plugin adds over 100% to a bare call.
 bench-smoke: .venv/.ok
 	.venv/bin/python benchmarks/overhead.py --smoke
 
-test: lint matrix bench-smoke
+# The operations bundle against the real binaries (built by tools/tools.mk into .tools/bin), on the newest SDK.
+ops-test: .venv/.ok ops-tools
+	.venv/bin/python -m pytest -q tests/ops || [ $$? -eq 5 ]
+
+-include tools/tools.mk
+ops-tools::
+
+test: lint matrix ops-test bench-smoke
 
 # The overhead benchmark on the newest and the oldest SDK of the matrix, in wall-clock time (about ten minutes
 # each) and in instructions (a few minutes each; skipped without valgrind); figures in benchmarks/RESULTS.md.

@@ -1,0 +1,1 @@
+"""The operations bundle's tests: real binaries from `.tools/bin` (built by `make ops-tools`) on loopback."""
