@@ -46,7 +46,7 @@ bench-smoke: .venv/.ok
 ops-test: .venv/.ok ops-tools
 	.venv/bin/python -m pytest -q tests/ops || [ $$? -eq 5 ]
 
--include tools/tools.mk
+-include tools/*.mk
 ops-tools::
 
 test: lint matrix ops-test bench-smoke
