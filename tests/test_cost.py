@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from anthropic_otel.cost import cost_of, default_table, token_counts
+from anthropic_otel.cost import Cost, price, token_counts
 from anthropic_otel.extract import Usage
+from anthropic_otel.prices import default_table, load_prices
 
 TABLE = default_table()
+NOW = 1_790_000_000 * 10**9  # 2026-09-21
 
 
 def cost(model: str, usage: Usage, service_tier: str | None = "standard") -> tuple[dict[str, float], float, float]:
-    price = TABLE.find(model)
-    assert price is not None, model
-    result = cost_of(price, usage, service_tier=service_tier, batch_multiplier=TABLE.batch_multiplier)
+    result = price(TABLE, model, usage, when_ns=NOW, service_tier=service_tier)
+    assert isinstance(result, Cost), (model, result)
     return (
         {kind: round(value, 9) for kind, value in result.by_type.items()},
         round(result.total, 9),
@@ -105,8 +106,6 @@ def test_token_counts_by_type() -> None:
 
 
 def test_price_file_overrides_and_extends(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from anthropic_otel.cost import load_prices
-
     path = tmp_path / "prices.json"
     path.write_text(
         '{"models": {\n'
@@ -117,10 +116,11 @@ def test_price_file_overrides_and_extends(tmp_path) -> None:  # type: ignore[no-
     )
     table = load_prices(str(path))
     sonnet = table.find("claude-sonnet-4-5-20250929")
-    assert sonnet is not None and sonnet.rates.input == 2.0 and sonnet.rates.output == 15.0
-    assert sonnet.long_context is not None  # kept from the shipped table
+    assert sonnet is not None
+    assert (sonnet.rows[-1].rates.input, sonnet.rows[-1].rates.output) == (2_000_000, 15_000_000)
+    assert sonnet.rows[-1].tiers  # kept from the shipped table
     in_house = table.find("acme.claude-in-house")
-    assert in_house is not None and in_house.rates.cache_read == 0.1
+    assert in_house is not None and in_house.rows[0].rates.cache_read == 100_000
     assert table.find("claude-3-haiku") is not None
 
 
@@ -129,7 +129,7 @@ def test_price_file_overrides_and_extends(tmp_path) -> None:  # type: ignore[no-
     [
         (
             '{"models": {\n "claude-x": {"input": 1}\n}}',
-            "line 2: models.claude-x.output: expected a non-negative number",
+            "line 2: models.claude-x.output: missing; expected a non-negative number",
         ),
         (
             '{"models": {\n "claude-sonnet-4-5": {\n "output": "15"}}}',
@@ -152,7 +152,6 @@ def test_malformed_price_file_names_line_and_field(tmp_path, text: str, message:
 
 
 def test_inference_geo_multiplier_from_a_price_file(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from anthropic_otel.cost import load_prices
     from anthropic_otel.extract import message_fields
 
     path = tmp_path / "prices.json"
@@ -160,11 +159,8 @@ def test_inference_geo_multiplier_from_a_price_file(tmp_path) -> None:  # type: 
     table = load_prices(str(path))
     fields = message_fields({"usage": {"input_tokens": 1000, "output_tokens": 500, "inference_geo": "us"}})
     assert fields.inference_geo == "us"
-    price = table.find("claude-sonnet-4-5")
-    assert price is not None
-    geo = table.geo_multipliers[fields.inference_geo]
-    result = cost_of(price, fields.usage, service_tier="standard", batch_multiplier=0.5, geo_multiplier=geo)
-    assert round(result.total, 9) == 0.01155  # 0.0105 x 1.1
+    result = price(table, "claude-sonnet-4-5", fields.usage, when_ns=NOW, inference_geo=fields.inference_geo)
+    assert isinstance(result, Cost) and result.total == 0.01155  # 0.0105 x 1.1
     assert default_table().geo_multipliers == {}
     path.write_text('{"models": {}, "inference_geo_multipliers": {\n"us": 0}}')
     with pytest.raises(ValueError, match=r"line 2: inference_geo_multipliers\.us: expected a positive multiplier"):

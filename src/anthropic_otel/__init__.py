@@ -21,11 +21,11 @@ def instrument(**options: Any) -> AnthropicInstrumentor:
 
     Options are validated before anything is hooked, so a bad one leaves the SDK untouched.
     """
-    from .config import resolve
+    from .config import RESOLVED, resolve
 
-    resolve(options)
+    settings = resolve(options)
     instrumentor = AnthropicInstrumentor()
-    instrumentor.instrument(**options)
+    instrumentor.instrument(**{RESOLVED: settings})
     return instrumentor
 
 

@@ -21,7 +21,7 @@ class Anomaly:
 
 
 class AnomalyDetector:
-    def __init__(self, factor: float = 2.0, warmup: int = 20) -> None:
+    def __init__(self, factor: float, warmup: int) -> None:
         self.factor = factor
         self.warmup = max(warmup, 1)
         self._state: dict[tuple[str, str], tuple[int, float]] = {}

@@ -20,13 +20,13 @@ from typing import Any, TypeVar
 
 from opentelemetry import baggage
 
+from .names import FEATURE, USER_ID
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 EMPTY: Mapping[str, str] = MappingProxyType({})
 CURRENT: contextvars.ContextVar[Mapping[str, str]] = contextvars.ContextVar("anthropic_otel_attribution", default=EMPTY)
 
-FEATURE = "app.feature"
-USER_ID = "user.id"
 
 
 def attribute_name(key: str) -> str:

@@ -1,9 +1,10 @@
 """Message Batches results: each succeeded result is a call already made and billed, at the batch price.
 
 Every SDK generation decodes `messages.batches.results()` with `JSONLDecoder.__decode__` (and the async twin).
-The plugin watches the decoded results go by and meters each succeeded one once: tokens, cost (half price, as
-`service_tier=batch` says, and assumed when a result does not say) and cache savings, with `anthropic.batch=true`
-and the attribution of the code that reads the results. Reading the same results twice does not count them
+The plugin watches the decoded results go by and makes each succeeded one a record (`batch=True`) for
+`Telemetry.finish`, once: tokens, cost (half price, as `service_tier=batch` says, and assumed when a result does
+not say), cache and batch savings, with `anthropic.batch=true` and the attribution of the code that reads the
+results. Reading the same results twice does not count them
 twice: the last `SEEN_LIMIT` (message id, custom id) pairs are remembered.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
@@ -18,10 +20,10 @@ from typing import TYPE_CHECKING, Any
 
 from . import extract
 from .attribution import current as current_attribution
+from .record import CallRecord
 
 if TYPE_CHECKING:
-    from .metrics import MetricsSink
-    from .spans import SpanSink
+    from .telemetry import Telemetry
 
 log = logging.getLogger(__name__)
 
@@ -29,9 +31,8 @@ SEEN_LIMIT = 100_000
 
 
 class BatchResults:
-    def __init__(self, sink: SpanSink, metrics: MetricsSink) -> None:
-        self.sink = sink
-        self.metrics = metrics
+    def __init__(self, telemetry: Telemetry) -> None:
+        self.telemetry = telemetry
         self.seen: OrderedDict[str, None] = OrderedDict()
         """Message id and custom id of the results already metered, oldest first."""
         self.lock = threading.Lock()
@@ -61,7 +62,20 @@ class BatchResults:
                 return
             if fields.service_tier is None:
                 fields = replace(fields, service_tier="batch")
-            self.metrics.batch_result(fields, current_attribution(), self.sink.prices)
+            now = time.time_ns()
+            record = CallRecord(
+                provider="anthropic",
+                server_address=None,
+                server_port=None,
+                request=extract.RequestFields(model=fields.model),
+                response=fields,
+                attempts=(),
+                start_ns=now,
+                end_ns=now,
+                attribution=current_attribution(),
+                batch=True,
+            )
+            self.telemetry.finish(record)
         except Exception:
             log.debug("Could not meter a batch result", exc_info=True)
 

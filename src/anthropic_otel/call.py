@@ -1,9 +1,9 @@
-"""One API call while it runs (`Call`) and the record it leaves when it ends (`CallRecord`).
+"""One API call while it runs (`Call`).
 
 The hooks feed a `Call` what they see: each HTTP attempt, each retry, the response or each stream event, the error.
-When the call ends, however it ends, `finish` runs exactly once: it freezes a `CallRecord` and hands it to the sinks
-(the span here; metrics and the log record build on the same record). Every method is guarded: a fault in the
-telemetry is logged at debug level and never reaches the application.
+When the call ends, however it ends, `finish` runs exactly once: it freezes a `CallRecord` (record.py) and hands
+it to `Telemetry.finish`, which prices it and fans it out to the span, the metrics and the log record. Every
+method is guarded: a fault in the telemetry is logged at debug level and never reaches the application.
 """
 
 from __future__ import annotations
@@ -11,70 +11,20 @@ from __future__ import annotations
 import contextvars
 import logging
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from opentelemetry.trace import Span
-
-from . import content, extract, sdk_compat, spans
-from .anomalies import Anomaly
+from . import content, extract, sdk_compat
 from .attribution import current as current_attribution
-from .cost import Cost, cost_of
+from .record import Attempt, CallRecord
+from .spans import CallSpan, start_attributes
+
+if TYPE_CHECKING:
+    from .telemetry import Telemetry
 
 log = logging.getLogger(__name__)
 
 CURRENT: contextvars.ContextVar[Call | None] = contextvars.ContextVar("anthropic_otel_call", default=None)
 """The call the SDK is running in this thread or task, from its request until it returns to the application."""
-
-
-@dataclass(slots=True)
-class Attempt:
-    """One HTTP attempt of a call."""
-
-    status_code: int | None
-    error_type: str | None
-    retried: bool = False
-    delay: float | None = None
-
-
-@dataclass(slots=True)
-class CallRecord:
-    """Everything known about a finished call: what every sink reads.
-
-    Records are slotted dataclasses, read-only by convention rather than frozen: a frozen dataclass costs about
-    four times as much to build, and a call builds several (this one, its request, response and usage fields).
-    """
-
-    provider: str
-    server_address: str | None
-    server_port: int | None
-    request: extract.RequestFields
-    response: extract.ResponseFields
-    attempts: tuple[Attempt, ...]
-    start_ns: int
-    end_ns: int
-    request_id: str | None = None
-    status_code: int | None = None
-    time_to_first_chunk: float | None = None
-    error_type: str | None = None
-    error: BaseException | None = None
-    content: dict[str, str] = field(default_factory=dict)
-    attribution: Mapping[str, str] = field(default_factory=dict)
-    cost: Cost | None = None
-    unpriced_model: str | None = None
-    """The model of a call that used tokens but has no price."""
-    anomaly: Anomaly | None = None
-    headers: Any = None
-    """The headers of the final response (the HTTP library's `Headers`), for the sinks that read more of them."""
-
-    @property
-    def resend_count(self) -> int:
-        return max(len(self.attempts) - 1, 0)
-
-    @property
-    def duration(self) -> float:
-        return (self.end_ns - self.start_ns) / 1e9
 
 
 class Call:
@@ -89,42 +39,37 @@ class Call:
         "collecting",
         "content",
         "last_headers",
-        "native",
-        "native_expected",
-        "native_offered",
         "provider",
-        "record",
         "request",
         "request_id",
         "response",
         "response_content",
         "server_address",
         "server_port",
-        "sink",
         "span",
-        "start_ns",
         "stream_state",
         "streamed_content",
+        "telemetry",
         "ttfc",
     )
 
     def __init__(
         self,
-        telemetry: spans.SpanSink,
+        telemetry: Telemetry,
         client: Any,
         options: Any,
         *,
         stream: bool,
         capture_content: bool,
     ) -> None:
-        self.start_ns = time.time_ns()
-        self.sink = telemetry
+        self.telemetry = telemetry
+        self.span = CallSpan(telemetry.tracer, expected=sdk_compat.native_span_expected(client))
         self.provider = sdk_compat.provider_name(client)
         self.server_address, self.server_port = sdk_compat.server_of(client)
         body = getattr(options, "json_data", None)
         self.attribution = current_attribution()
         self.request = extract.request_fields(body, stream=stream)
-        self.capture_content = capture_content or bool(getattr(getattr(client, "_otel", None), "records_content", 0))
+        self.capture_content = capture_content or sdk_compat.records_content(client)
         self.content: dict[str, str] = content.input_attributes(body) if self.capture_content else {}
         self.response = extract.NO_RESPONSE
         self.response_content: object = None
@@ -134,15 +79,31 @@ class Call:
         self.ttfc: float | None = None
         self.stream_state: extract.StreamState | None = None
         self.streamed_content: content.StreamedContent | None = None
-        self.span: Span | None = None
-        self.native: spans.NativeSpan | None = None
-        self.native_expected = False
-        self.native_offered = False
-        """Whether the SDK's `start_api_call_span` ran for this call (whatever it returned)."""
         self.collecting = True
         """Whether HTTP attempts belong to this call: until it returns to the application."""
         self._once = [True]
-        self.record: CallRecord | None = None
+        if not self.span.expected:
+            self.span.start(self.start_attributes())
+
+    def start_attributes(self) -> dict[str, Any]:
+        return start_attributes(self.request, self.provider, self.server_address, self.server_port, self.attribution)
+
+    # --- the span, where the SDK starts its own -------------------------------------------------------------
+
+    def sdk_span_started(self, span: Any) -> Any:
+        """The SDK started its call span: returns the span it should use. Never raises."""
+        try:
+            return self.span.sdk_started(span, self.start_attributes)
+        except Exception:
+            log.debug("Could not adopt the SDK's span", exc_info=True)
+            return span
+
+    def before_attempt(self) -> None:
+        """An HTTP attempt is about to be sent. Never raises."""
+        try:
+            self.span.before_attempt(self.start_attributes, first=not self.attempts)
+        except Exception:
+            log.debug("Could not start the span of an API call", exc_info=True)
 
     # --- attempts and retries -------------------------------------------------------------------------------
 
@@ -156,7 +117,7 @@ class Call:
             self.attempts.append(Attempt(status, error_type))
             self.last_headers = response.headers
             if len(self.attempts) == 1:
-                self.sink.first_attempt(self, response.request)
+                self.span.first_request(response.request)
         except Exception:
             log.debug("Could not record an HTTP attempt", exc_info=True)
 
@@ -176,7 +137,7 @@ class Call:
             seconds = extract.as_float(delay)
             last = self.attempts[-1]
             self.attempts[-1] = Attempt(last.status_code, last.error_type, retried=True, delay=seconds)
-            self.sink.retry_event(self, len(self.attempts), self.attempts[-1])
+            self.span.retry(len(self.attempts), self.attempts[-1])
         except Exception:
             log.debug("Could not record a retry", exc_info=True)
 
@@ -202,9 +163,7 @@ class Call:
             if extract.get(result, "usage") is not None or extract.get(result, "type") == "message":
                 self.response = extract.message_fields(result)
                 self.response_content = extract.get(result, "content")
-                request_id = getattr(result, "_request_id", None)  # the SDK's own copy of the header
-                if isinstance(request_id, str) and request_id:
-                    self.request_id = request_id
+                self.request_id = sdk_compat.request_id(result)
         except Exception:
             log.debug("Could not read the response of a call", exc_info=True)
         self.finish()
@@ -224,7 +183,7 @@ class Call:
             kind = extract.as_str(extract.get(event, "type"))  # a model, or decoded JSON
             state.apply(event, kind)
             if state.first_chunk and not had_chunk:
-                self.ttfc = (time.time_ns() - self.start_ns) / 1e9
+                self.ttfc = (time.time_ns() - self.span.start_ns) / 1e9
             self.response = state.fields
             if self.streamed_content is not None:
                 self.streamed_content.apply(event, kind)
@@ -245,34 +204,28 @@ class Call:
         self.finish()
 
     def fail(self, error: BaseException) -> None:
-        """The call raised `error`. Cancellation (`BaseException` that is no `Exception`) is no error."""
-        error_type = sdk_compat.error_type(error) if isinstance(error, Exception) else None
-        if error_type is not None and self.attempts and self.attempts[-1].status_code is not None:
-            # The final attempt's body was read to raise the error: its type is now certain.
-            last = self.attempts[-1]
-            self.attempts[-1] = Attempt(last.status_code, error_type, last.retried, last.delay)
-        self.finish(error_type=error_type, error=error if isinstance(error, Exception) else None)
+        """The call raised `error`. Cancellation (`BaseException` that is no `Exception`) is no error. Never raises."""
+        error_type = None
+        try:
+            if isinstance(error, Exception):
+                error_type = sdk_compat.error_type(error)
+            if error_type is not None and self.attempts and self.attempts[-1].status_code is not None:
+                # The final attempt's body was read to raise the error: its type is now certain.
+                last = self.attempts[-1]
+                self.attempts[-1] = Attempt(last.status_code, error_type, last.retried, last.delay)
+        except Exception:
+            log.debug("Could not record the error of a call", exc_info=True)
+        self.finish(error_type=error_type)
+
+    def end_at_exit(self) -> None:
+        """The process exits with the call's stream still open: ends the call and the SDK's span of it."""
+        self.stream_ended("closed")
+        self.span.end_at_exit()
 
     # --- the end --------------------------------------------------------------------------------------------
 
-    def price(self) -> tuple[Cost | None, str | None]:
-        """The call's cost, or the model that has no price. A call that used no tokens costs nothing to record."""
-        usage = self.response.usage
-        if usage.input is None and usage.output is None:
-            return None, None
-        model = self.response.model or self.request.model
-        price = self.sink.prices.find(model)
-        if price is None:
-            return None, model or "unknown"
-        prices = self.sink.prices
-        geo = prices.geo_multipliers.get(self.response.inference_geo or "", 1.0)
-        tier = self.response.service_tier
-        return cost_of(
-            price, usage, service_tier=tier, batch_multiplier=prices.batch_multiplier, geo_multiplier=geo
-        ), None
-
-    def finish(self, *, error_type: str | None = None, error: BaseException | None = None) -> None:
-        """Freezes the record and hands it to the sinks, the first time only. Never raises."""
+    def finish(self, *, error_type: str | None = None) -> None:
+        """Freezes the record and hands it to the telemetry, the first time only. Never raises."""
         try:
             self._once.pop()  # Atomic: of two threads that finish at once, one gets IndexError.
         except IndexError:
@@ -285,34 +238,26 @@ class Call:
                     output = self.streamed_content.blocks
                 self.content.update(content.output_attributes(output, self.response.stop_reason))
             last = self.attempts[-1] if self.attempts else None
-            cost, unpriced = self.price()
-            anomaly = self.sink.anomalies.observe(
-                self.response.model or self.request.model,
-                self.attribution.get("app.feature"),
-                self.response.usage.total_input,
-            )
-            self.record = CallRecord(
+            record = CallRecord(
                 provider=self.provider,
                 server_address=self.server_address,
                 server_port=self.server_port,
                 request=self.request,
                 response=self.response,
                 attempts=tuple(self.attempts),
-                start_ns=self.start_ns,
+                start_ns=self.span.start_ns,
                 end_ns=time.time_ns(),
                 request_id=self.request_id or extract.header(self.last_headers, "request-id"),
                 status_code=last.status_code if last else None,
                 time_to_first_chunk=self.ttfc,
                 error_type=error_type,
-                error=error,
                 content=self.content,
                 attribution=self.attribution,
-                cost=cost,
-                unpriced_model=unpriced,
-                anomaly=anomaly,
                 headers=self.last_headers,
+                span=self.span,
             )
         except Exception:
             log.debug("Could not make the record of a call", exc_info=True)
+            self.span.abandon()
             return
-        self.sink.finish(self, self.record)
+        self.telemetry.finish(record)

@@ -49,7 +49,7 @@ def parse_keys(value: object) -> tuple[str, ...]:
 
 
 def parse_prices(value: object) -> Any:
-    from .cost import PriceFileError, load_prices
+    from .prices import PriceFileError, load_prices
 
     if not isinstance(value, str) or not value:
         raise ValueError("the path of a JSON price file")
@@ -117,11 +117,7 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "json_logger",
         "ANTHROPIC_OTEL_JSON_LOGGER",
-        lambda value: (
-            str(value)
-            if isinstance(value, str) and value.strip()
-            else (_ for _ in ()).throw(ValueError("the name of a stdlib logger, e.g. anthropic.calls"))
-        ),
+        parse_logger_name,
         None,
         "Also write each call's record as one JSON line to this stdlib logger.",
     ),
@@ -145,16 +141,22 @@ OPTIONS: tuple[Option, ...] = (
 OBJECT_OPTIONS = frozenset({"tracer_provider", "meter_provider", "logger_provider"})
 """Options that take objects rather than values, passed through as they are."""
 
+RESOLVED = "_anthropic_otel_settings"
+"""The keyword under which `anthropic_otel.instrument()` hands the instrumentor options it already resolved."""
+
 
 @dataclass(frozen=True)
 class Settings:
-    capture_content: bool = False
-    metric_attributes: tuple[str, ...] = ()
-    metrics_include_user_id: bool = False
-    prices: Any = None
-    json_logger: str | None = None
-    anomaly_factor: float = 2.0
-    anomaly_warmup: int = 20
+    """The resolved options: every field is an option of `OPTIONS` (whose defaults are the only ones) or an
+    object option."""
+
+    capture_content: bool
+    metric_attributes: tuple[str, ...]
+    metrics_include_user_id: bool
+    prices: Any
+    json_logger: str | None
+    anomaly_factor: float
+    anomaly_warmup: int
     tracer_provider: Any = None
     meter_provider: Any = None
     logger_provider: Any = None

@@ -41,17 +41,14 @@ def get(data: object, name: str) -> object:
     return getattr(data, name, None)
 
 
-def dig(data: object, *path: str) -> object:
-    for name in path:
-        data = get(data, name)
-        if data is None:
-            return None
-    return data
-
-
 def as_int(value: object) -> int | None:
     # A bool is an int too, and never a token count.
     return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def count(value: object) -> int | None:
+    """A token or request count: a non-negative int (a negative one is a malformed response, not a count)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
 
 def as_float(value: object) -> float | None:
@@ -106,6 +103,11 @@ class Usage:
     cache_write: int | None = None
     cache_write_5m: int | None = None
     cache_write_1h: int | None = None
+    thinking: int | None = None
+    """Output tokens spent thinking (`output_tokens_details.thinking_tokens`): already part of `output`."""
+    web_search: int | None = None
+    """Server-tool uses (`server_tool_use.web_search_requests`), billed per use."""
+    web_fetch: int | None = None
     total_input: int | None = field(init=False, default=None)
     """Input, cache reads and cache writes: what `gen_ai.usage.input_tokens` means for Anthropic. Computed once
     (also by `replace`), as half a dozen sinks read it."""
@@ -115,19 +117,33 @@ class Usage:
             self.total_input = self.input + (self.cache_read or 0) + (self.cache_write or 0)
 
 
-USAGE_FIELDS = ("input", "output", "cache_read", "cache_write", "cache_write_5m", "cache_write_1h")
+USAGE_FIELDS = (
+    "input",
+    "output",
+    "cache_read",
+    "cache_write",
+    "cache_write_5m",
+    "cache_write_1h",
+    "thinking",
+    "web_search",
+    "web_fetch",
+)
 
 
 def usage_of(usage: object) -> Usage:
     """A `Usage` from the API's `usage` object (model or dict); missing or mistyped fields stay `None`."""
     by_ttl = get(usage, "cache_creation")
+    tools = get(usage, "server_tool_use")
     return Usage(
-        input=as_int(get(usage, "input_tokens")),
-        output=as_int(get(usage, "output_tokens")),
-        cache_read=as_int(get(usage, "cache_read_input_tokens")),
-        cache_write=as_int(get(usage, "cache_creation_input_tokens")),
-        cache_write_5m=as_int(get(by_ttl, "ephemeral_5m_input_tokens")),
-        cache_write_1h=as_int(get(by_ttl, "ephemeral_1h_input_tokens")),
+        input=count(get(usage, "input_tokens")),
+        output=count(get(usage, "output_tokens")),
+        cache_read=count(get(usage, "cache_read_input_tokens")),
+        cache_write=count(get(usage, "cache_creation_input_tokens")),
+        cache_write_5m=count(get(by_ttl, "ephemeral_5m_input_tokens")),
+        cache_write_1h=count(get(by_ttl, "ephemeral_1h_input_tokens")),
+        thinking=count(get(get(usage, "output_tokens_details"), "thinking_tokens")),
+        web_search=count(get(tools, "web_search_requests")),
+        web_fetch=count(get(tools, "web_fetch_requests")),
     )
 
 
@@ -148,6 +164,7 @@ class ResponseFields:
     stop_reason: str | None = None
     service_tier: str | None = None
     inference_geo: str | None = None
+    speed: str | None = None
     usage: Usage = field(default_factory=Usage)
 
 
@@ -164,6 +181,7 @@ def message_fields(message: object) -> ResponseFields:
         stop_reason=as_str(get(message, "stop_reason")),
         service_tier=as_str(get(usage, "service_tier")),
         inference_geo=as_str(get(usage, "inference_geo")),
+        speed=as_str(get(usage, "speed")),
         usage=usage_of(usage),
     )
 
@@ -215,6 +233,7 @@ class StreamState:
                 stop_reason or fields.stop_reason,
                 fields.service_tier,
                 fields.inference_geo,
+                fields.speed,
                 usage,
             )
         elif kind == "message_stop":

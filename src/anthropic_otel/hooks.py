@@ -19,17 +19,17 @@ from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 
 from . import sdk_compat
 from .call import CURRENT, Call
-from .spans import SpanSink
 from .streams import watch
+from .telemetry import Telemetry
 
 log = logging.getLogger(__name__)
 
 
 class Hooks:
-    """The wrappers, bound to the sink and the settings of one `instrument()`."""
+    """The wrappers, bound to the telemetry and the settings of one `instrument()`."""
 
-    def __init__(self, sink: SpanSink, *, capture_content: bool) -> None:
-        self.sink = sink
+    def __init__(self, telemetry: Telemetry, *, capture_content: bool) -> None:
+        self.telemetry = telemetry
         self.capture_content = capture_content
 
     def begin(self, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call | None:
@@ -40,13 +40,13 @@ class Hooks:
             options = sdk_compat.request_options(args, kwargs)
             if not sdk_compat.is_messages_request(options):
                 return None
-            call = Call(
-                self.sink, instance, options, stream=bool(kwargs.get("stream")), capture_content=self.capture_content
+            return Call(
+                self.telemetry,
+                instance,
+                options,
+                stream=bool(kwargs.get("stream")),
+                capture_content=self.capture_content,
             )
-            call.native_expected = sdk_compat.native_span_expected(instance)
-            if not call.native_expected:
-                self.sink.start(call)
-            return call
         except Exception:
             log.debug("Could not begin recording an API call", exc_info=True)
             return None
@@ -72,7 +72,7 @@ class Hooks:
         if call is None:
             return wrapped(*args, **kwargs)
         token = CURRENT.set(call)
-        span_token = self.sink.use(call)
+        span_token = call.span.make_current()
         try:
             result = wrapped(*args, **kwargs)
         except BaseException as err:
@@ -80,7 +80,7 @@ class Hooks:
             raise
         finally:
             call.collecting = False
-            self.sink.unuse(span_token)
+            call.span.release(span_token)
             CURRENT.reset(token)
         return self.ending(call, result)
 
@@ -89,7 +89,7 @@ class Hooks:
         if call is None:
             return await wrapped(*args, **kwargs)
         token = CURRENT.set(call)
-        span_token = self.sink.use(call)
+        span_token = call.span.make_current()
         try:
             result = await wrapped(*args, **kwargs)
         except BaseException as err:
@@ -97,7 +97,7 @@ class Hooks:
             raise
         finally:
             call.collecting = False
-            self.sink.unuse(span_token)
+            call.span.release(span_token)
             CURRENT.reset(token)
         return self.ending(call, result)
 
@@ -105,7 +105,7 @@ class Hooks:
         call = CURRENT.get()
         if call is None or not call.collecting:
             return wrapped(*args, **kwargs)
-        self.before_attempt(call)
+        call.before_attempt()
         try:
             response = wrapped(*args, **kwargs)
         except BaseException as err:
@@ -118,7 +118,7 @@ class Hooks:
         call = CURRENT.get()
         if call is None or not call.collecting:
             return await wrapped(*args, **kwargs)
-        self.before_attempt(call)
+        call.before_attempt()
         try:
             response = await wrapped(*args, **kwargs)
         except BaseException as err:
@@ -126,12 +126,6 @@ class Hooks:
             raise
         call.attempt_answered(response)
         return response
-
-    def before_attempt(self, call: Call) -> None:
-        """Starts the plugin's span after all if the SDK was expected to start one and did not (an endpoint that
-        its version does not trace), dated from the start of the call."""
-        if call.span is None and call.native_expected and not call.native_offered and not call.attempts:
-            self.sink.start(call)
 
     def retry_timeout(self, wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         delay = wrapped(*args, **kwargs)
@@ -141,19 +135,9 @@ class Hooks:
         return delay
 
     def native_span(self, wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        """Adopts the SDK's span. When the SDK made none that records (no global tracer provider, while the plugin
-        was given one), hands the SDK the plugin's own span to use as its call span, so there is still exactly one."""
+        """Wrapper of `start_api_call_span` (1.14+): the call adopts the SDK's span, or hands the SDK its own."""
         span = wrapped(*args, **kwargs)
         call = CURRENT.get()
-        if call is None or call.span is not None or not call.collecting:
+        if call is None or not call.collecting:
             return span
-        call.native_offered = True
-        if span is None or not span.is_recording():
-            self.sink.start(call)
-            if call.span is None or not call.span.is_recording():
-                call.span = None
-                return span
-            if span is not None:
-                span.end()  # The SDK's unrecorded span: nothing is exported for it.
-            span = call.span
-        return self.sink.adopt(call, span)
+        return call.sdk_span_started(span)

@@ -7,7 +7,6 @@ Registered under the entry-point group `opentelemetry_instrumentor` as `anthropi
 from __future__ import annotations
 
 import logging
-import logging as stdlib_logging
 from collections.abc import Collection
 from typing import Any
 
@@ -16,13 +15,14 @@ from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type:
 from opentelemetry.instrumentation.utils import unwrap
 from wrapt import wrap_function_wrapper
 
-from . import config, sdk_compat, streams
+from . import config, sdk_compat, spans, streams
 from .anomalies import AnomalyDetector
 from .batches import BatchResults
 from .hooks import Hooks
 from .logs import LogSink
 from .metrics import MetricsSink
-from .spans import SpanSink
+from .prices import default_table
+from .telemetry import Telemetry
 from .version import __version__
 
 log = logging.getLogger(__name__)
@@ -66,24 +66,25 @@ class AnthropicInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         return ("anthropic >= 0.42",)
 
     def _instrument(self, **kwargs: Any) -> None:
-        settings = config.resolve(kwargs)
+        settings = kwargs.pop(config.RESOLVED, None) or config.resolve(kwargs)
         tracer = trace.get_tracer(SCOPE, __version__, tracer_provider=settings.tracer_provider)
         meter = metrics.get_meter(SCOPE, __version__, meter_provider=settings.meter_provider)
-        metrics_sink = MetricsSink(
-            meter,
-            extra_keys=settings.metric_attributes,
-            include_user_id=settings.metrics_include_user_id,
-        )
         otel_logger = _logs.get_logger(SCOPE, __version__, logger_provider=settings.logger_provider)
-        json_logger = stdlib_logging.getLogger(settings.json_logger) if settings.json_logger else None
-        sink = SpanSink(
+        json_logger = logging.getLogger(settings.json_logger) if settings.json_logger else None
+        telemetry = Telemetry(
             tracer,
-            [metrics_sink, LogSink(otel_logger, json_logger)],
-            prices=settings.prices,
+            [
+                spans.write,
+                MetricsSink(
+                    meter, extra_keys=settings.metric_attributes, include_user_id=settings.metrics_include_user_id
+                ),
+                LogSink(otel_logger, json_logger),
+            ],
+            prices=settings.prices or default_table(),
             anomalies=AnomalyDetector(settings.anomaly_factor, settings.anomaly_warmup),
         )
-        hooks = Hooks(sink, capture_content=settings.capture_content)
-        batch_results = BatchResults(sink, metrics_sink)
+        hooks = Hooks(telemetry, capture_content=settings.capture_content)
+        batch_results = BatchResults(telemetry)
         self._wrapped = []
         for owner, name, wrapper in targets(hooks, batch_results):
             wrap_function_wrapper(owner, name, wrapper)

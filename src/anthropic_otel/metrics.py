@@ -24,12 +24,13 @@ from typing import TYPE_CHECKING, Any
 
 from opentelemetry.metrics import CallbackOptions, Histogram, Meter, Observation
 
-from .attribution import FEATURE, USER_ID, attribute_name
-from .cost import TOKEN_TYPES, Cost, PriceTable, cost_of, token_counts
-from .extract import ResponseFields, rate_limits
+from . import names as n
+from .attribution import attribute_name
+from .cost import PICO, SERVER_TOOLS, TOKEN_TYPES, Cost, Unpriced, token_counts
+from .extract import rate_limits
 
 if TYPE_CHECKING:
-    from .call import CallRecord
+    from .record import CallRecord
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +69,14 @@ TALLIED: tuple[tuple[str, str, str, str], ...] = (
         "USD",
         "What cache reads saved against the uncached price, minus the cache-write premium",
     ),
-    ("counter", "anthropic.client.cost.unpriced", "{call}", "Calls whose model has no price"),
+    (
+        "counter",
+        "anthropic.client.batch.savings",
+        "USD",
+        "What Message Batches results would have cost synchronously, minus what they cost",
+    ),
+    ("counter", "anthropic.client.cost.unpriced", "{call}", "Calls the price table cannot price, by reason"),
+    ("counter", "anthropic.client.server_tool.requests", "{request}", "Server-tool uses, by anthropic.server_tool"),
     ("counter", "anthropic.client.attempts", "{attempt}", "Every HTTP attempt, retried or not"),
     (
         "counter",
@@ -86,7 +94,9 @@ TALLIED: tuple[tuple[str, str, str, str], ...] = (
 )
 """The instruments read from the `Tally`: every other metric."""
 
-TOKENS, COST, SAVINGS, UNPRICED, ATTEMPTS, ANOMALIES, STOP_REASONS, HEADROOM = (name for _, name, _, _ in TALLIED)
+TOKENS, COST, SAVINGS, BATCH_SAVINGS, UNPRICED, SERVER_TOOL_REQUESTS, ATTEMPTS, ANOMALIES, STOP_REASONS, HEADROOM = (
+    name for _, name, _, _ in TALLIED
+)
 
 MAX_SERIES = 2000
 """Attribute sets kept per tally (model, feature, ...); later ones are summed into one `otel.metric.overflow=true`
@@ -97,24 +107,30 @@ feature no longer in use must not keep its last headroom forever)."""
 
 Key = tuple[tuple[str, Any], ...]
 """Attributes as (name, value) pairs in a fixed order."""
-OVERFLOW: Key = (("otel.metric.overflow", True),)
+OVERFLOW: Key = ((n.OVERFLOW, True),)
 NO_EXTRA: Key = ()
-TOKEN_TYPE_EXTRA = {kind: (("anthropic.token.type", kind),) for kind in TOKEN_TYPES}
+TOKEN_TYPE_EXTRA = {kind: ((n.ANTHROPIC_TOKEN_TYPE, kind),) for kind in (*TOKEN_TYPES, *SERVER_TOOLS)}
+SERVER_TOOL_EXTRA = {tool: ((n.SERVER_TOOL, tool),) for tool in SERVER_TOOLS}
 
 
 @functools.lru_cache(maxsize=256)
 def stop_reason_extra(stop_reason: str) -> Key:
-    return (("anthropic.message.stop_reason", stop_reason),)
+    return ((n.STOP_REASON, stop_reason),)
+
+
+@functools.lru_cache(maxsize=64)
+def unpriced_extra(reason: str) -> Key:
+    return ((n.UNPRICED_REASON, reason),)
 
 
 @functools.lru_cache(maxsize=256)
 def attempt_extra(retried: bool, status_code: int | None, error_type: str | None) -> Key:
     """The attributes of one `anthropic.client.attempts` count (a handful of distinct ones in a process)."""
-    extra: Key = (("anthropic.attempt.retried", retried),)
+    extra: Key = ((n.ATTEMPT_RETRIED, retried),)
     if status_code is not None:
-        extra += (("http.response.status_code", status_code),)
+        extra += ((n.STATUS_CODE, status_code),)
     if error_type is not None:
-        extra += (("error.type", error_type),)
+        extra += ((n.ERROR_TYPE, error_type),)
     return extra
 
 
@@ -173,7 +189,7 @@ class Tally:
         for base, headers in latest:
             for name, value in rate_limits(headers).items():
                 kind, _, side = name.rpartition("-")
-                attributes = {**dict(base), "anthropic.ratelimit.kind": kind, "anthropic.ratelimit.side": side}
+                attributes = {**dict(base), n.RATELIMIT_KIND: kind, n.RATELIMIT_SIDE: side}
                 observations.append(Observation(value, attributes))
         return observations
 
@@ -221,9 +237,9 @@ class MetricsSink:
         extra_keys: Sequence[str] = (),
         include_user_id: bool = False,
     ) -> None:
-        self.allowed = {FEATURE, *(attribute_name(key) for key in extra_keys)}
+        self.allowed = {n.FEATURE, *(attribute_name(key) for key in extra_keys)}
         if include_user_id:
-            self.allowed.add(USER_ID)
+            self.allowed.add(n.USER_ID)
         self.warned: set[str] = set()
         for attribute, name, unit, description, buckets in HISTOGRAMS:
             histogram = meter.create_histogram(
@@ -240,6 +256,7 @@ class MetricsSink:
             record.request.model,
             record.response.model,
             record.server_address,
+            record.batch,
             *record.attribution.items(),
         )
         found = self.shapes.get(shape)
@@ -248,8 +265,8 @@ class MetricsSink:
             found = Series(
                 tuple(base.items()),
                 base,
-                {**base, "gen_ai.token.type": "input"},
-                {**base, "gen_ai.token.type": "output"},
+                {**base, n.TOKEN_TYPE: "input"},
+                {**base, n.TOKEN_TYPE: "output"},
             )
             if len(self.shapes) >= MAX_SHAPES:
                 self.shapes.clear()
@@ -258,80 +275,70 @@ class MetricsSink:
 
     def base_attributes(self, record: CallRecord) -> dict[str, Any]:
         """The attributes of every measurement of `record`, in a fixed order (they key the tally's series)."""
-        attributes: dict[str, Any] = {"gen_ai.operation.name": "chat", "gen_ai.provider.name": record.provider}
+        attributes: dict[str, Any] = {n.OPERATION: "chat", n.PROVIDER: record.provider}
         if (model := record.request.model) is not None:
-            attributes["gen_ai.request.model"] = model
+            attributes[n.REQUEST_MODEL] = model
         if (model := record.response.model) is not None:
-            attributes["gen_ai.response.model"] = model
+            attributes[n.RESPONSE_MODEL] = model
         if record.server_address is not None:
-            attributes["server.address"] = record.server_address
+            attributes[n.SERVER_ADDRESS] = record.server_address
+        if record.batch:
+            attributes[n.BATCH] = True
         attributes.update(self.low_cardinality(record.attribution))
         return attributes
 
     def low_cardinality(self, values: Mapping[str, str]) -> list[tuple[str, str]]:
         return sorted((key, value) for key, value in values.items() if key in self.allowed)
 
-    def __call__(self, record: CallRecord, span: Any) -> None:
-        """Records `record`. Never raises (the span sink guards each finisher)."""
+    def __call__(self, record: CallRecord) -> None:
+        """Records `record`. Never raises (`Telemetry.finish` guards each sink)."""
         series = self.series(record)
         usage = record.response.usage
+        updates = [(TOKENS, TOKEN_TYPE_EXTRA[kind], count) for kind, count in token_counts(usage).items()]
+        for tool, count in ((SERVER_TOOLS[0], usage.web_search), (SERVER_TOOLS[1], usage.web_fetch)):
+            if count:
+                updates.append((SERVER_TOOL_REQUESTS, SERVER_TOOL_EXTRA[tool], count))
+        cost = record.cost
+        if isinstance(cost, Cost):
+            for kind, amount in cost.pico.items():
+                if amount:
+                    updates.append((COST, TOKEN_TYPE_EXTRA[kind], amount / PICO))
+            if cost.savings_pico:
+                updates.append((SAVINGS, NO_EXTRA, cost.savings))
+            if cost.batch_savings_pico:
+                updates.append((BATCH_SAVINGS, NO_EXTRA, cost.batch_savings))
+        elif isinstance(cost, Unpriced):
+            updates.append((UNPRICED, unpriced_extra(cost.reason), 1))
+            self.warn_unpriced(cost)
+        if record.batch:  # a call made on Anthropic's side: no duration, no attempts of ours
+            self.tally.add(series.key, updates)
+            return
+
         if usage.total_input is not None:
             self.token_usage.record(usage.total_input, series.input)
         if usage.output is not None:
             self.token_usage.record(usage.output, series.output)
         base = series.base
         self.duration.record(
-            record.duration, base if record.error_type is None else {**base, "error.type": record.error_type}
+            record.duration, base if record.error_type is None else {**base, n.ERROR_TYPE: record.error_type}
         )
         if record.time_to_first_chunk is not None:
             self.first_chunk.record(record.time_to_first_chunk, base)
-
-        updates = [(TOKENS, TOKEN_TYPE_EXTRA[kind], count) for kind, count in token_counts(usage).items()]
         if record.response.stop_reason is not None:
             updates.append((STOP_REASONS, stop_reason_extra(record.response.stop_reason), 1))
         for attempt in record.attempts:
             updates.append((ATTEMPTS, attempt_extra(attempt.retried, attempt.status_code, attempt.error_type), 1))
-        if record.unpriced_model is not None:
-            updates.append((UNPRICED, NO_EXTRA, 1))
-            self.warn_unpriced(record.unpriced_model)
-        if record.cost is not None:
-            cost_updates(updates, record.cost)
         if record.anomaly is not None:
             updates.append((ANOMALIES, NO_EXTRA, 1))
         self.tally.add(series.key, updates, record.headers)
 
-    def warn_unpriced(self, model: str) -> None:
-        if model not in self.warned and len(self.warned) < 100:
-            self.warned.add(model)
-            log.warning("anthropic_otel: no price for model %r; its calls record no cost", model)
-
-    def batch_result(self, fields: ResponseFields, attribution: Mapping[str, str], prices: PriceTable) -> None:
-        """Meters one succeeded Message Batches result: its tokens and what it cost at the batch price."""
-        base: dict[str, Any] = {"gen_ai.operation.name": "chat", "gen_ai.provider.name": "anthropic"}
-        if fields.model is not None:
-            base["gen_ai.request.model"] = base["gen_ai.response.model"] = fields.model
-        base["anthropic.batch"] = True
-        base.update(self.low_cardinality(attribution))
-        updates = [(TOKENS, TOKEN_TYPE_EXTRA[kind], count) for kind, count in token_counts(fields.usage).items()]
-        price = prices.find(fields.model)
-        if price is None:
-            updates.append((UNPRICED, NO_EXTRA, 1))
-        else:
-            geo = prices.geo_multipliers.get(fields.inference_geo or "", 1.0)
-            cost = cost_of(
-                price,
-                fields.usage,
-                service_tier=fields.service_tier,
-                batch_multiplier=prices.batch_multiplier,
-                geo_multiplier=geo,
+    def warn_unpriced(self, unpriced: Unpriced) -> None:
+        key = f"{unpriced.model}/{unpriced.reason}"
+        if key not in self.warned and len(self.warned) < 100:
+            self.warned.add(key)
+            log.warning(
+                "anthropic_otel: no price for model %r (%s); its calls record no cost. Add it to a price file "
+                "(ANTHROPIC_OTEL_PRICES): see README, 'Extending the price table'",
+                unpriced.model,
+                unpriced.reason,
             )
-            cost_updates(updates, cost)
-        self.tally.add(tuple(base.items()), updates)
-
-
-def cost_updates(updates: list[tuple[str, Key, float]], cost: Cost) -> None:
-    for kind, amount in cost.by_type.items():
-        if amount:
-            updates.append((COST, TOKEN_TYPE_EXTRA[kind], amount))
-    if cost.savings:
-        updates.append((SAVINGS, NO_EXTRA, cost.savings))

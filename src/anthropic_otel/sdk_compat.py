@@ -47,13 +47,6 @@ def base_client() -> ModuleType:
     return import_module(BASE_CLIENT_MODULE)
 
 
-def sdk_version() -> str:
-    try:
-        return str(import_module("anthropic").__version__)
-    except Exception:
-        return "unknown"
-
-
 def http_module() -> ModuleType:
     """The HTTP client library the installed SDK sends with: `httpx2` from 1.0 on, `httpx` before."""
     module = base_client()
@@ -79,6 +72,27 @@ def native_span_expected(client: Any) -> bool:
     except Exception:
         log.debug("Could not ask the client whether it traces its calls", exc_info=True)
         return False
+
+
+def records_content(client: Any) -> bool:
+    """Whether `client` is in the SDK's own content mode (1.14+: `open_telemetry={"traces": {"content_mode":
+    "content"}}`), which asks for prompts and completions on the span. Never raises."""
+    try:
+        return bool(getattr(getattr(client, "_otel", None), "records_content", 0))
+    except Exception:
+        return False
+
+
+def request_id(result: Any) -> str | None:
+    """The request id the SDK keeps on a returned model (`_request_id`, from the `request-id` header)."""
+    found = getattr(result, "_request_id", None)
+    return found if isinstance(found, str) and found else None
+
+
+def span_start_ns(span: Any) -> int | None:
+    """When the SDK's span started (the SDK's `ReadableSpan.start_time`), or `None` for a span that does not say."""
+    start = getattr(span, "start_time", None)
+    return start if isinstance(start, int) else None
 
 
 _PROVIDERS: dict[type, str] = {}

@@ -7,14 +7,17 @@
 - Older SDKs, and clients with native tracing off: the plugin starts the span itself, with the same name, kind and
   attribute names, so one query serves every version.
 
-The attributes are listed in two functions, `start_attributes` (the request) and `end_attributes` (the record).
+`CallSpan` owns everything about a call's span: it starts one or adopts the SDK's, records the first request
+and the retry events, and ends it from the call's record (`write`, the span sink). Nothing else touches span
+state. The attributes are listed in two functions, `start_attributes` (the request) and `end_attributes` (the
+record).
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import wrapt
@@ -22,42 +25,62 @@ from opentelemetry import context, trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 from opentelemetry.util.types import AttributeValue
 
-from . import extract
-from .anomalies import AnomalyDetector
-from .cost import PriceTable, default_table
+from . import extract, sdk_compat
+from . import names as n
+from .cost import Cost
 
 if TYPE_CHECKING:
-    from .call import Attempt, Call, CallRecord
+    from .record import Attempt, CallRecord
 
 log = logging.getLogger(__name__)
 
-SPAN_NAME = "anthropic.messages.create"
-RETRY_EVENT = "anthropic.retry"
-ANOMALY_EVENT = "anthropic.token_anomaly"
 OK = Status(StatusCode.OK)
 ERROR = Status(StatusCode.ERROR)
 
 
-def start_attributes(call: Call) -> dict[str, AttributeValue]:
+def start_attributes(
+    request: extract.RequestFields,
+    provider: str,
+    server_address: str | None,
+    server_port: int | None,
+    attribution: Mapping[str, str],
+) -> dict[str, AttributeValue]:
     """What the span starts with (so that a sampler sees it), read off the request, and the call's attribution."""
-    request = call.request
     values: dict[str, AttributeValue | None] = {
-        "gen_ai.operation.name": "chat",
-        "gen_ai.provider.name": call.provider,
-        "gen_ai.request.model": request.model,
-        "gen_ai.request.max_tokens": request.max_tokens,
-        "gen_ai.request.temperature": request.temperature,
-        "gen_ai.request.top_p": request.top_p,
-        "gen_ai.request.top_k": request.top_k,
-        "gen_ai.request.stop_sequences": request.stop_sequences,
-        "gen_ai.request.stream": True if request.stream else None,
-        "server.address": call.server_address,
-        "server.port": call.server_port,
-        "http.request.method": "POST",
-        "http.route": "/v1/messages",
-        **call.attribution,
+        n.OPERATION: "chat",
+        n.PROVIDER: provider,
+        n.REQUEST_MODEL: request.model,
+        n.REQUEST_MAX_TOKENS: request.max_tokens,
+        n.REQUEST_TEMPERATURE: request.temperature,
+        n.REQUEST_TOP_P: request.top_p,
+        n.REQUEST_TOP_K: request.top_k,
+        n.REQUEST_STOP_SEQUENCES: request.stop_sequences,
+        n.REQUEST_STREAM: True if request.stream else None,
+        n.SERVER_ADDRESS: server_address,
+        n.SERVER_PORT: server_port,
+        n.HTTP_METHOD: "POST",
+        n.HTTP_ROUTE: "/v1/messages",
+        **attribution,
     }
     return {name: value for name, value in values.items() if value is not None}
+
+
+def usage_attributes(record: CallRecord) -> dict[str, AttributeValue | None]:
+    """The response's usage and what it cost: the part of the span that the log record repeats."""
+    usage = record.response.usage
+    cost = record.cost if isinstance(record.cost, Cost) else None
+    return {
+        n.REQUEST_ID: record.request_id,
+        n.REQUEST_MODEL: record.request.model,
+        n.RESPONSE_MODEL: record.response.model,
+        n.RESPONSE_ID: record.response.id,
+        n.INPUT_TOKENS: usage.total_input,
+        n.OUTPUT_TOKENS: usage.output,
+        n.CACHE_READ_TOKENS: usage.cache_read,
+        n.CACHE_WRITE_TOKENS: usage.cache_write,
+        n.STOP_REASON: record.response.stop_reason,
+        n.COST_USD: cost.total if cost is not None else None,
+    }
 
 
 def end_attributes(record: CallRecord) -> dict[str, AttributeValue]:
@@ -65,24 +88,17 @@ def end_attributes(record: CallRecord) -> dict[str, AttributeValue]:
     response = record.response
     usage = response.usage
     values: dict[str, AttributeValue | None] = {
-        "gen_ai.response.id": response.id,
-        "gen_ai.response.model": response.model,
-        "gen_ai.response.finish_reasons": extract.finish_reasons(response.stop_reason),
-        "anthropic.message.stop_reason": response.stop_reason,
-        "gen_ai.usage.input_tokens": usage.total_input,
-        "gen_ai.usage.output_tokens": usage.output,
-        "gen_ai.usage.cache_read.input_tokens": usage.cache_read,
-        "gen_ai.usage.cache_write.input_tokens": usage.cache_write,
-        "anthropic.usage.cache_creation.ephemeral_5m_input_tokens": usage.cache_write_5m,
-        "anthropic.usage.cache_creation.ephemeral_1h_input_tokens": usage.cache_write_1h,
-        "anthropic.response.service_tier": response.service_tier,
-        "anthropic.request.id": record.request_id,
-        "http.response.status_code": record.status_code,
-        "http.request.resend_count": record.resend_count or None,
-        "gen_ai.response.time_to_first_chunk": record.time_to_first_chunk,
-        "anthropic.cost.usd": record.cost.total if record.cost is not None else None,
+        **usage_attributes(record),
+        n.FINISH_REASONS: extract.finish_reasons(response.stop_reason),
+        n.CACHE_WRITE_5M_TOKENS: usage.cache_write_5m,
+        n.CACHE_WRITE_1H_TOKENS: usage.cache_write_1h,
+        n.SERVICE_TIER: response.service_tier,
+        n.STATUS_CODE: record.status_code,
+        n.RESEND_COUNT: record.resend_count or None,
+        n.TIME_TO_FIRST_CHUNK: record.time_to_first_chunk,
         **record.content,
     }
+    del values[n.REQUEST_MODEL]  # the span has it from its start
     return {name: value for name, value in values.items() if value is not None}
 
 
@@ -116,132 +132,176 @@ class NativeSpan(wrapt.ObjectProxy):  # type: ignore[misc]
             self.__wrapped__.end(end_time=self._self_end_time)
 
 
-class SpanSink:
-    """Starts, fills and ends the call span. Every method is guarded: it never raises."""
+class CallSpan:
+    """The span of one call, the plugin's own or the SDK's, from its start to its end. Every method is guarded:
+    it never raises."""
 
-    def __init__(
-        self,
-        tracer: Tracer,
-        finishers: list[Callable[[CallRecord, Span | None], None]] | None = None,
-        *,
-        prices: PriceTable | None = None,
-        anomalies: AnomalyDetector | None = None,
-    ):
+    __slots__ = ("expected", "native", "offered", "span", "start_ns", "tracer")
+
+    def __init__(self, tracer: Tracer, *, expected: bool) -> None:
         self.tracer = tracer
-        self.finishers = finishers or []
-        self.prices = prices or default_table()
-        """Read by the call when it ends, to price itself."""
-        self.anomalies = anomalies or AnomalyDetector()
-        """Further sinks (metrics, logs) that get the record and the span, after the span has it."""
+        self.start_ns = time.time_ns()
+        """The call's clock: the span's start, also the origin of its duration and time to first chunk."""
+        self.span: Span | None = None
+        self.native: NativeSpan | None = None
+        self.expected = expected
+        """Whether the SDK is expected to start a span of its own for this call."""
+        self.offered = False
+        """Whether the SDK's `start_api_call_span` ran for this call (whatever it returned)."""
 
-    def start(self, call: Call) -> None:
-        """Starts the plugin's own span for `call` (when the SDK will start none)."""
+    def start(self, attributes: dict[str, AttributeValue]) -> None:
+        """Starts the plugin's own span (when the SDK will start none), dated from the start of the call."""
         try:
-            call.span = self.tracer.start_span(
-                SPAN_NAME, kind=SpanKind.CLIENT, attributes=start_attributes(call), start_time=call.start_ns
+            self.span = self.tracer.start_span(
+                n.SPAN_NAME, kind=SpanKind.CLIENT, attributes=attributes, start_time=self.start_ns
             )
         except Exception:
             log.debug("Could not start the span of an API call", exc_info=True)
 
-    def adopt(self, call: Call, span: Span | None) -> Span | None:
-        """The SDK started `span` for `call`: returns the `NativeSpan` the SDK should use in its place."""
-        if span is None:
-            return None
+    def before_attempt(self, attributes: Callable[[], dict[str, AttributeValue]], first: bool) -> None:
+        """Starts the plugin's span after all if the SDK was expected to start one and did not (an endpoint that
+        its version does not trace)."""
+        if self.span is None and self.expected and not self.offered and first:
+            self.start(attributes())
+
+    def sdk_started(self, span: Span | None, attributes: Callable[[], dict[str, AttributeValue]]) -> Any:
+        """The SDK started `span` for this call: returns the span the SDK should use as its call span.
+
+        That is the SDK's own span, adopted. When the SDK made none that records (no global tracer provider, while
+        the plugin was given one), the plugin's own span takes its place, so that there is still exactly one."""
+        if self.span is not None:
+            return span
+        self.offered = True
         try:
-            call.native = NativeSpan(span)
-            call.span = span
+            if span is None or not span.is_recording():
+                self.start(attributes())
+                if self.span is None or not self.span.is_recording():
+                    self.span = None
+                    return span
+                if span is not None:
+                    span.end()  # The SDK's unrecorded span: nothing is exported for it.
+                span = self.span
+            self.native = NativeSpan(span)
+            self.span = span
             # One clock for the span, the duration and the time to first chunk: the span's.
-            start_time = getattr(span, "start_time", None)
-            if isinstance(start_time, int):
-                call.start_ns = start_time
+            start = sdk_compat.span_start_ns(span)
+            if start is not None:
+                self.start_ns = start
             # The SDK's table lacks some request parameters; they belong on the span from the start.
-            span.set_attributes(start_attributes(call))
-            return call.native
+            span.set_attributes(attributes())
+            return self.native
         except Exception:
             log.debug("Could not adopt the SDK's span", exc_info=True)
             return span
 
-    def first_attempt(self, call: Call, request: Any) -> None:
+    def first_request(self, request: Any) -> None:
         """Records the URL of the call's first request on the plugin's own span."""
-        if call.span is None or call.native is not None:
+        if self.span is None or self.native is not None:
             return
-        url = request.url
-        call.span.set_attributes(
-            {
-                "url.scheme": url.scheme,
-                "url.path": url.path,
-                "url.full": f"{url.scheme}://{url.netloc.decode('ascii')}{url.path}",
-            }
-        )
-
-    def retry_event(self, call: Call, resend_count: int, attempt: Attempt) -> None:
-        """Adds the `anthropic.retry` event: the SDK is about to send the request for the `resend_count`th time."""
-        if call.span is None:
-            return
-        attributes: dict[str, AttributeValue] = {"http.request.resend_count": resend_count}
-        if attempt.status_code is not None:
-            attributes["http.response.status_code"] = attempt.status_code
-        if attempt.error_type is not None:
-            attributes["error.type"] = attempt.error_type
-        if attempt.delay is not None:
-            attributes["anthropic.retry.delay"] = attempt.delay
         try:
-            call.span.add_event(RETRY_EVENT, attributes)
+            url = request.url
+            self.span.set_attributes(
+                {
+                    n.URL_SCHEME: url.scheme,
+                    n.URL_PATH: url.path,
+                    n.URL_FULL: f"{url.scheme}://{url.netloc.decode('ascii')}{url.path}",
+                }
+            )
+        except Exception:
+            log.debug("Could not record the URL of an API call", exc_info=True)
+
+    def retry(self, resend_count: int, attempt: Attempt) -> None:
+        """Adds the `anthropic.retry` event: the SDK is about to send the request for the `resend_count`th time."""
+        if self.span is None:
+            return
+        attributes: dict[str, AttributeValue] = {n.RESEND_COUNT: resend_count}
+        if attempt.status_code is not None:
+            attributes[n.STATUS_CODE] = attempt.status_code
+        if attempt.error_type is not None:
+            attributes[n.ERROR_TYPE] = attempt.error_type
+        if attempt.delay is not None:
+            attributes[n.RETRY_DELAY] = attempt.delay
+        try:
+            self.span.add_event(n.RETRY_EVENT, attributes)
         except Exception:
             log.debug("Could not add a retry event", exc_info=True)
 
-    def finish(self, call: Call, record: CallRecord) -> None:
-        """Writes `record` into the span and ends it (or lets the SDK end it), then runs the other finishers."""
-        span = call.span
-        try:
-            if span is not None:
-                attributes = end_attributes(record)
-                if call.native is None and record.error_type is not None:
-                    attributes["error.type"] = record.error_type
-                span.set_attributes(attributes)
-                if (anomaly := record.anomaly) is not None:
-                    span.add_event(
-                        ANOMALY_EVENT,
-                        {
-                            "anthropic.tokens": anomaly.tokens,
-                            "anthropic.tokens.average": anomaly.average,
-                            "anthropic.tokens.factor": anomaly.factor,
-                        },
-                    )
-                if call.native is None:
-                    # The SDK owns the status of its own span; the plugin's span follows the same rules.
-                    if record.error_type is not None:
-                        span.set_status(ERROR)
-                    else:
-                        span.set_status(OK)
-                    span.end(end_time=record.end_ns)
-        except Exception:
-            log.debug("Could not write the record of a call into its span", exc_info=True)
-        finally:
-            if call.native is not None:
-                try:
-                    call.native.record_written()
-                except Exception:
-                    log.debug("Could not end the SDK's span", exc_info=True)
-        for finisher in self.finishers:
-            try:
-                finisher(record, span)
-            except Exception:
-                log.debug("A sink could not take the record of a call", exc_info=True)
-
-    def use(self, call: Call) -> object:
+    def make_current(self) -> object:
         """Makes the plugin's own span current while the SDK runs the call (so that spans the SDK's HTTP library
-        starts are its children); returns the token for `unuse`, or `None` when there is nothing to make current.
+        starts are its children); returns the token for `release`, or `None` when there is nothing to make current.
         Not `trace.use_span`: a generator-based context manager costs several microseconds per call."""
-        if call.span is None or call.native is not None:
+        if self.span is None or self.native is not None:
             return None
         try:
-            return context.attach(trace.set_span_in_context(call.span))
+            return context.attach(trace.set_span_in_context(self.span))
         except Exception:
             log.debug("Could not make the span of an API call current", exc_info=True)
             return None
 
     @staticmethod
-    def unuse(token: object) -> None:
+    def release(token: object) -> None:
         if token is not None:
             context.detach(token)  # type: ignore[arg-type]
+
+    def end_at_exit(self) -> None:
+        """Ends the SDK's span of a stream still open at exit: the SDK ends it only when the stream ends."""
+        try:
+            if self.native is not None:
+                self.native.end()
+        except Exception:
+            log.debug("Could not end the SDK's span of a stream open at exit", exc_info=True)
+
+    def write(self, record: CallRecord) -> None:
+        """Writes `record` into the span and ends it (or lets the SDK end it)."""
+        span = self.span
+        native = self.native
+        try:
+            if span is not None:
+                attributes = end_attributes(record)
+                if native is None and record.error_type is not None:
+                    attributes[n.ERROR_TYPE] = record.error_type
+                span.set_attributes(attributes)
+                if (anomaly := record.anomaly) is not None:
+                    span.add_event(
+                        n.ANOMALY_EVENT,
+                        {
+                            n.ANOMALY_TOKENS: anomaly.tokens,
+                            n.ANOMALY_AVERAGE: anomaly.average,
+                            n.ANOMALY_FACTOR: anomaly.factor,
+                        },
+                    )
+                if native is None:
+                    # The SDK owns the status of its own span; the plugin's span follows the same rules.
+                    span.set_status(ERROR if record.error_type is not None else OK)
+                    span.end(end_time=record.end_ns)
+        except Exception:
+            log.debug("Could not write the record of a call into its span", exc_info=True)
+        finally:
+            if native is not None:
+                try:
+                    native.record_written()
+                except Exception:
+                    log.debug("Could not end the SDK's span", exc_info=True)
+
+    def abandon(self) -> None:
+        """Ends the span without a record (making the record failed), so that no span is left open."""
+        try:
+            if self.native is not None:
+                self.native.record_written()
+            elif self.span is not None:
+                self.span.end()
+        except Exception:
+            log.debug("Could not end the span of an API call", exc_info=True)
+
+    def context(self) -> Any:
+        """The OpenTelemetry context of the span, for the log record tied to it; `None` without a span."""
+        return trace.set_span_in_context(self.span) if self.span is not None else None
+
+    def span_context(self) -> Any:
+        return self.span.get_span_context() if self.span is not None else None
+
+
+def write(record: CallRecord) -> None:
+    """The span sink: the record of a traced call ends its span."""
+    if record.span is not None:
+        record.span.write(record)

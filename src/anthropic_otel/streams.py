@@ -64,12 +64,7 @@ def _end_watched() -> None:
     """At exit, ends the calls of streams still open, so that their spans are exported with the rest. The SDK's
     own span of such a stream would never end either (it ends when the stream does): it is ended here too."""
     for _, call in list(WATCHED.values()):
-        call.stream_ended("closed")
-        try:
-            if call.native is not None:
-                call.native.end()
-        except Exception:
-            log.debug("Could not end the SDK's span of a stream open at exit", exc_info=True)
+        call.end_at_exit()
 
 
 def call_of(stream: Any) -> Call | None:
