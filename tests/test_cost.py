@@ -155,13 +155,13 @@ def test_inference_geo_multiplier_from_a_price_file(tmp_path) -> None:  # type: 
     from anthropic_otel.extract import message_fields
 
     path = tmp_path / "prices.json"
-    path.write_text('{"models": {}, "inference_geo_multipliers": {"us": 1.1}}')
+    path.write_text('{"models": {}, "inference_geo_multipliers": {"us": 1.2}}')
     table = load_prices(str(path))
     fields = message_fields({"usage": {"input_tokens": 1000, "output_tokens": 500, "inference_geo": "us"}})
     assert fields.inference_geo == "us"
-    result = price(table, "claude-sonnet-4-5", fields.usage, when_ns=NOW, inference_geo=fields.inference_geo)
-    assert isinstance(result, Cost) and result.total == 0.01155  # 0.0105 x 1.1
-    assert default_table().geo_multipliers == {}
+    result = price(table, "claude-sonnet-4-6", fields.usage, when_ns=NOW, inference_geo=fields.inference_geo)
+    assert isinstance(result, Cost) and result.total == 0.0126  # 0.0105 x 1.2
+    assert {key: float(value) for key, value in default_table().geo_multipliers.items()} == {"us": 1.1}
     path.write_text('{"models": {}, "inference_geo_multipliers": {\n"us": 0}}')
     with pytest.raises(ValueError, match=r"line 2: inference_geo_multipliers\.us: expected a positive multiplier"):
         load_prices(str(path))

@@ -45,6 +45,7 @@ def test_one_log_record_per_call_tied_to_its_span(driver: Driver, fake: FakeAnth
         "gen_ai.usage.cache_read.input_tokens": 10,
         "gen_ai.usage.cache_write.input_tokens": 0,
         "anthropic.message.stop_reason": "end_turn",
+        "anthropic.cost.cache_savings.usd": 0.000027,  # 10 reads x ($3 - $0.30) per million
         "http.request.resend_count": 1,
         "app.feature": "support",
         "user.id": "u-1",

@@ -28,7 +28,6 @@ EMPTY: Mapping[str, str] = MappingProxyType({})
 CURRENT: contextvars.ContextVar[Mapping[str, str]] = contextvars.ContextVar("anthropic_otel_attribution", default=EMPTY)
 
 
-
 def attribute_name(key: str) -> str:
     return {"feature": FEATURE, "user_id": USER_ID}.get(key, f"app.{key}")
 

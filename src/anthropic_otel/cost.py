@@ -132,18 +132,18 @@ def price(
     row = found.row_at(when_ns)
     if row is None:
         return Unpriced(found.name, NO_RATE_ON_DATE)
-    rates = row.rates
-    if speed == "fast":
-        if row.fast is None:
-            return Unpriced(found.name, UNKNOWN_SPEED)
-        rates = row.fast
-    elif speed not in (None, "standard"):
-        return Unpriced(found.name, UNKNOWN_SPEED)
-    elif row.tiers:
+    rates, fast = row.rates, row.fast
+    if row.tiers:
         prompt = usage.total_input or 0
         for tier in row.tiers:
             if prompt > tier.above_prompt_tokens:
-                rates = tier.rates
+                rates, fast = tier.rates, tier.fast or fast
+    if speed == "fast":
+        if fast is None:
+            return Unpriced(found.name, UNKNOWN_SPEED)
+        rates = fast
+    elif speed not in (None, "standard"):
+        return Unpriced(found.name, UNKNOWN_SPEED)
     multiplier = Fraction(1)
     if inference_geo not in (None, "global") and found.inference_geo:
         geo = table.geo_multipliers.get(inference_geo)

@@ -26,9 +26,12 @@ if TYPE_CHECKING:
 def log_attributes(record: CallRecord) -> dict[str, AttributeValue]:
     values = usage_attributes(record)
     values[n.LOG_COST_USD] = values.pop(n.COST_USD)
-    values[n.RESEND_COUNT] = record.resend_count
-    values[n.ERROR_TYPE] = record.error_type
-    values[n.LOG_LATENCY_MS] = (record.end_ns - record.start_ns) / 1e6
+    if record.batch:
+        values[n.BATCH] = True
+    else:
+        values[n.RESEND_COUNT] = record.resend_count
+        values[n.ERROR_TYPE] = record.error_type
+        values[n.LOG_LATENCY_MS] = (record.end_ns - record.start_ns) / 1e6
     values.update(record.attribution)
     return {key: value for key, value in values.items() if value is not None}
 
@@ -66,22 +69,19 @@ class LogSink:
         self.json_logger = json_logger
 
     def __call__(self, record: CallRecord) -> None:
-        """Emits the log record of a call (a batch result has none: it was no call of this process)."""
-        if record.batch:
-            return
+        """Emits the log record of a call, or of a Message Batches result (event `anthropic.batch_result`)."""
         failed = record.error_type is not None
+        event = n.BATCH_LOG_EVENT if record.batch else n.LOG_EVENT
         self.logger.emit(
             LogRecord(
                 timestamp=record.end_ns,
                 context=record.span.context() if record.span is not None else None,
                 severity_number=SeverityNumber.WARN if failed else SeverityNumber.INFO,
                 severity_text="WARN" if failed else "INFO",
-                body=n.LOG_EVENT,
-                event_name=n.LOG_EVENT,
+                body=event,
+                event_name=event,
                 attributes=log_attributes(record),
             )
         )
-        if self.json_logger is not None:
+        if self.json_logger is not None and not record.batch:
             self.json_logger.log(logging.WARNING if failed else logging.INFO, json_line(record))
-
-

@@ -98,6 +98,9 @@ TOKENS, COST, SAVINGS, BATCH_SAVINGS, UNPRICED, SERVER_TOOL_REQUESTS, ATTEMPTS, 
     name for _, name, _, _ in TALLIED
 )
 
+IN_PICO = frozenset({COST, SAVINGS, BATCH_SAVINGS})
+"""The money sums, kept in pico-dollars and reported in USD."""
+
 MAX_SERIES = 2000
 """Attribute sets kept per tally (model, feature, ...); later ones are summed into one `otel.metric.overflow=true`
 set, as the SDK does with its own cardinality limit."""
@@ -146,11 +149,11 @@ class Tally:
         self.max_series = max_series
         self.gauge_ttl = gauge_ttl
         self.lock = threading.Lock()
-        self.sums: dict[Key, dict[tuple[str, Key], float]] = {}
+        self.sums: dict[Key, dict[tuple[str, Key], int | float]] = {}
         self.headers: dict[Key, tuple[Any, float]] = {}
         """Base -> (headers of the latest response, monotonic time it arrived)."""
 
-    def add(self, base: Key, updates: Sequence[tuple[str, Key, float]], headers: Any = None) -> None:
+    def add(self, base: Key, updates: Sequence[tuple[str, Key, int | float]], headers: Any = None) -> None:
         """Adds each (instrument name, extra attributes, amount) of one call, under one lock."""
         with self.lock:
             sums = self.sums.get(base)
@@ -175,6 +178,8 @@ class Tally:
                     for (instrument, extra), value in sums.items()
                     if instrument == name
                 ]
+            if name in IN_PICO:  # summed in whole pico-dollars, so that a million calls do not drift
+                return iter([Observation(value / PICO, dict(attributes)) for attributes, value in found])
             return iter([Observation(value, dict(attributes)) for attributes, value in found])
 
         return observe
@@ -302,11 +307,11 @@ class MetricsSink:
         if isinstance(cost, Cost):
             for kind, amount in cost.pico.items():
                 if amount:
-                    updates.append((COST, TOKEN_TYPE_EXTRA[kind], amount / PICO))
+                    updates.append((COST, TOKEN_TYPE_EXTRA[kind], amount))
             if cost.savings_pico:
-                updates.append((SAVINGS, NO_EXTRA, cost.savings))
+                updates.append((SAVINGS, NO_EXTRA, cost.savings_pico))
             if cost.batch_savings_pico:
-                updates.append((BATCH_SAVINGS, NO_EXTRA, cost.batch_savings))
+                updates.append((BATCH_SAVINGS, NO_EXTRA, cost.batch_savings_pico))
         elif isinstance(cost, Unpriced):
             updates.append((UNPRICED, unpriced_extra(cost.reason), 1))
             self.warn_unpriced(cost)

@@ -26,11 +26,12 @@ RATE_FIELDS = ("input", "output", "cache_write_5m", "cache_write_1h", "cache_rea
 """The rates of a row, in USD per million tokens, in the order of `Rates`."""
 
 MODEL_KEYS = frozenset(
-    {"aliases", "bedrock", "vertex", "source", "checked", "released", "status", "retired", "inference_geo", "rates"}
+    {"aliases", "bedrock", "bedrock_prefixes", "vertex", "source", "checked", "released", "status", "retired"}
+    | {"inference_geo", "rates", "notes"}
     | set(RATE_FIELDS)
 )
 ROW_KEYS = frozenset({"effective_from", "effective_until", "fast", "tiers", *RATE_FIELDS})
-TIER_KEYS = frozenset({"above_prompt_tokens", *RATE_FIELDS})
+TIER_KEYS = frozenset({"above_prompt_tokens", "fast", *RATE_FIELDS})
 TABLE_KEYS = frozenset(
     {"checked", "unit", "sources", "batch_multiplier", "inference_geo", "inference_geo_multipliers", "server_tools"}
     | {"models", "notes"}
@@ -74,6 +75,8 @@ class Tier:
     """Above this many prompt tokens (input, cache reads and cache writes), every token of the call is priced at
     `rates`, output included."""
     rates: Rates
+    fast: Rates | None = None
+    """Fast-mode rates above the threshold, where they differ from the row's."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +105,8 @@ class ModelPrice:
     """Whether the data-residency multipliers apply to this model."""
     source: str | None = None
     checked: str | None = None
+    status: str | None = None
+    """`active`, `deprecated` or `retired` on the Claude API, as the table was checked."""
 
     def row_at(self, when_ns: int) -> Row | None:
         rows = self.rows
@@ -245,7 +250,10 @@ class Reader:
             above = tier.get("above_prompt_tokens")
             if isinstance(above, bool) or not isinstance(above, int) or above < 0:
                 raise self.fail((*at, "above_prompt_tokens"), f"expected a whole number of tokens, got {above!r}")
-            tiers.append(Tier(above, self.rates(at, tier)))
+            tier_fast = tier.get("fast")
+            if tier_fast is not None and not isinstance(tier_fast, dict):
+                raise self.fail((*at, "fast"), "expected an object of fast-mode rates, or null")
+            tiers.append(Tier(above, self.rates(at, tier), self.rates((*at, "fast"), tier_fast) if tier_fast else None))
         tiers.sort(key=lambda tier: tier.above_prompt_tokens)
         start = self.date((*where, "effective_from"), entry.get("effective_from"))
         end = self.date((*where, "effective_until"), entry.get("effective_until"))
@@ -276,7 +284,8 @@ class Reader:
             raise self.fail((*where, "inference_geo"), f"expected true or false, got {geo!r}")
         source = entry.get("source", known.source if known else None)
         checked = entry.get("checked", known.checked if known else None)
-        return ModelPrice(name, rows, geo, source, checked)
+        status = entry.get("status", known.status if known else None)
+        return ModelPrice(name, rows, geo, source, checked, status)
 
     def multiplier(self, where: tuple[str, ...], value: object) -> Fraction:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
@@ -286,9 +295,7 @@ class Reader:
     def table(self, data: object, base: PriceTable | None = None) -> PriceTable:
         models_entry = data.get("models") if isinstance(data, dict) else None
         if not isinstance(data, dict) or not isinstance(models_entry, dict):
-            raise PriceFileError(
-                f'{self.path}, line 1: expected an object with "models": {{"<model id>": {{rates}}}}'
-            )
+            raise PriceFileError(f'{self.path}, line 1: expected an object with "models": {{"<model id>": {{rates}}}}')
         self.check_keys((), data, TABLE_KEYS)
         models = dict(base.models) if base else {}
         for name, entry in models_entry.items():

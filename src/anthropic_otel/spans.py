@@ -27,7 +27,7 @@ from opentelemetry.util.types import AttributeValue
 
 from . import extract, sdk_compat
 from . import names as n
-from .cost import Cost
+from .cost import Cost, Unpriced
 
 if TYPE_CHECKING:
     from .record import Attempt, CallRecord
@@ -67,20 +67,37 @@ def start_attributes(
 
 def usage_attributes(record: CallRecord) -> dict[str, AttributeValue | None]:
     """The response's usage and what it cost: the part of the span that the log record repeats."""
-    usage = record.response.usage
-    cost = record.cost if isinstance(record.cost, Cost) else None
-    return {
+    response = record.response
+    usage = response.usage
+    values: dict[str, AttributeValue | None] = {
         n.REQUEST_ID: record.request_id,
         n.REQUEST_MODEL: record.request.model,
-        n.RESPONSE_MODEL: record.response.model,
-        n.RESPONSE_ID: record.response.id,
+        n.RESPONSE_MODEL: response.model,
+        n.RESPONSE_ID: response.id,
         n.INPUT_TOKENS: usage.total_input,
         n.OUTPUT_TOKENS: usage.output,
         n.CACHE_READ_TOKENS: usage.cache_read,
         n.CACHE_WRITE_TOKENS: usage.cache_write,
-        n.STOP_REASON: record.response.stop_reason,
-        n.COST_USD: cost.total if cost is not None else None,
+        n.REASONING_TOKENS: usage.thinking,
+        n.WEB_SEARCH_REQUESTS: usage.web_search,
+        n.WEB_FETCH_REQUESTS: usage.web_fetch,
+        n.SPEED: response.speed,
+        n.INFERENCE_GEO: response.inference_geo,
+        n.STOP_REASON: response.stop_reason,
+        n.COST_USD: None,
     }
+    cost = record.cost
+    if isinstance(cost, Cost):
+        values[n.COST_USD] = cost.total
+        if cost.savings_pico:
+            values[n.CACHE_SAVINGS_USD] = cost.savings
+        if cost.batch_savings_pico:
+            values[n.BATCH_SAVINGS_USD] = cost.batch_savings
+        if cost.note is not None:
+            values[n.COST_NOTE] = cost.note
+    elif isinstance(cost, Unpriced):
+        values[n.UNPRICED] = cost.reason
+    return values
 
 
 def end_attributes(record: CallRecord) -> dict[str, AttributeValue]:
