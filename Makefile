@@ -2,15 +2,19 @@
 PYTHON ?= python3
 # The oldest SDK runs on the oldest supported Python, to prove both ends of the range.
 PYTHON_OLDEST ?= $(shell command -v $(HOME)/.pyenv/versions/3.10.13/bin/python3 || command -v python3.10 || echo $(PYTHON))
-NEWEST_SDK := 2.13.0
+# The newest SDK is this one line; .venv follows it.
+NEWEST_SDK := 2.15.0
 SDKS := 0.42.0 0.125.0 1.13.0 1.14.0 $(NEWEST_SDK)
 PIP_FLAGS := -q --disable-pip-version-check
 
 .PHONY: test lint format matrix clean demo venvs bench bench-smoke ops-test ops-tools
 
-.venv/.ok: pyproject.toml
+.venv/.ok: .venv/.sdk-$(NEWEST_SDK)
+	touch $@
+
+.venv/.sdk-%: pyproject.toml
 	rm -rf .venv && $(PYTHON) -m venv .venv
-	.venv/bin/pip install $(PIP_FLAGS) -e '.[dev]' anthropic==$(NEWEST_SDK)
+	.venv/bin/pip install $(PIP_FLAGS) -e '.[dev]' anthropic==$*
 	touch $@
 
 .venvs/0.42.0/.ok: PYTHON := $(PYTHON_OLDEST)

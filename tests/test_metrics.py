@@ -12,7 +12,7 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
 import anthropic_otel
 from anthropic_otel import attribution, extract, sdk_compat
-from anthropic_otel.metrics import HEADROOM, TOKENS, Tally
+from anthropic_otel.metrics import REMAINING, TOKENS, Tally
 from anthropic_otel.testing import FakeAnthropic, Reply
 from conftest import USER, Driver, Metrics, Spans
 
@@ -57,7 +57,7 @@ def test_every_metric_has_the_feature_and_no_user(driver: Driver, fake: FakeAnth
         "anthropic.client.stop_reasons",
     }
     for name, points in measured.collected.items():
-        if name == "anthropic.ratelimit.headroom":
+        if name.startswith("anthropic.ratelimit."):
             continue  # a gauge: it reports the last value of every series it ever had, earlier tests' too
         for attributes, _ in points:
             assert attributes["app.feature"] == "search", name
@@ -191,23 +191,30 @@ def test_baggage_attribution(fake: FakeAnthropic, spans: Spans) -> None:
 
 def test_rate_limit_headroom_gauges(fake: FakeAnthropic, measured: Metrics) -> None:
     client = anthropic.Anthropic(base_url=fake.base_url, api_key="k", max_retries=0)
+    fake.enqueue(Reply.message(model="claude-headroom-1"))
     with attribution(feature="headroom"):
-        client.messages.create(model=SONNET, max_tokens=5, messages=USER)
-    values = {
-        (a["anthropic.ratelimit.kind"], a["anthropic.ratelimit.side"]): v
-        for a, v in measured.points("anthropic.ratelimit.headroom")
-        if a.get("app.feature") == "headroom"
+        client.messages.create(model="claude-headroom-1", max_tokens=5, messages=USER)
+
+    def gauge(name: str) -> dict[str, float]:
+        points = measured.points(name)
+        assert all("app.feature" not in a for a, _ in points), "the organisation's limits, not the feature's"
+        return {
+            a["anthropic.ratelimit.kind"]: v for a, v in points if a["gen_ai.response.model"] == "claude-headroom-1"
+        }
+
+    assert gauge("anthropic.ratelimit.headroom") == {
+        "requests": 0.99975,  # 3,999 of 4,000 left
+        "tokens": 0.9975,
+        "input-tokens": 0.996875,
+        "output-tokens": 0.9875,
     }
-    assert values == {
-        ("requests", "limit"): 4000,
-        ("requests", "remaining"): 3999,
-        ("tokens", "limit"): 400000,
-        ("tokens", "remaining"): 399000,
-        ("input-tokens", "limit"): 320000,
-        ("input-tokens", "remaining"): 319000,
-        ("output-tokens", "limit"): 80000,
-        ("output-tokens", "remaining"): 79000,
+    assert gauge("anthropic.ratelimit.limit") == {
+        "requests": 4000,
+        "tokens": 400000,
+        "input-tokens": 320000,
+        "output-tokens": 80000,
     }
+    assert gauge("anthropic.ratelimit.remaining")["tokens"] == 399000
 
 
 def test_token_anomaly_event_and_counter(fake: FakeAnthropic, measured: Metrics, spans: Spans) -> None:
@@ -307,14 +314,10 @@ def test_headroom_is_read_from_the_latest_headers_until_the_ttl() -> None:
         reader = InMemoryMetricReader()
         meter = MeterProvider(metric_readers=[reader]).get_meter("tally")
         tally = Tally(gauge_ttl=ttl)
-        meter.create_observable_gauge(HEADROOM, callbacks=[tally.observer(HEADROOM)])
-        tally.add((("m", "a"),), [], headers)
-        tally.add((("m", "a"),), [], newer)
-        found = {
-            tuple(pair for pair in key if pair[0] != "anthropic.ratelimit.side"): value
-            for key, value in sums_of(reader, HEADROOM).items()
-        }
-        assert found == expected, ttl
+        meter.create_observable_gauge(REMAINING, callbacks=[tally.observer(REMAINING)])
+        tally.add((("m", "a"), ("f", "x")), [], headers, (("m", "a"),))
+        tally.add((("m", "a"), ("f", "y")), [], newer, (("m", "a"),))
+        assert sums_of(reader, REMAINING) == expected, ttl
 
 
 def test_counters_stay_cumulative_across_instrument_calls_on_one_meter_provider(fake: FakeAnthropic) -> None:

@@ -40,7 +40,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         sub.set_defaults(module=module_name)
         importlib.import_module(module_name).add_arguments(sub)
     args = parser.parse_args(argv)
-    return int(importlib.import_module(args.module).run(args) or 0)
+    try:
+        return int(importlib.import_module(args.module).run(args) or 0)
+    except BrokenPipeError:  # `anthropic-otel prices | head`: the reader has what it wanted
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":

@@ -89,14 +89,33 @@ TALLIED: tuple[tuple[str, str, str, str], ...] = (
         "gauge",
         "anthropic.ratelimit.headroom",
         "1",
-        "Rate-limit headers of the latest response, by anthropic.ratelimit.kind and .side",
+        "Share of the rate limit left (remaining / limit) in the latest response, by anthropic.ratelimit.kind",
+    ),
+    ("gauge", "anthropic.ratelimit.limit", "", "The rate limit in the latest response, by anthropic.ratelimit.kind"),
+    (
+        "gauge",
+        "anthropic.ratelimit.remaining",
+        "",
+        "What is left of the rate limit in the latest response, by anthropic.ratelimit.kind",
     ),
 )
 """The instruments read from the `Tally`: every other metric."""
 
-TOKENS, COST, SAVINGS, BATCH_SAVINGS, UNPRICED, SERVER_TOOL_REQUESTS, ATTEMPTS, ANOMALIES, STOP_REASONS, HEADROOM = (
-    name for _, name, _, _ in TALLIED
-)
+(
+    TOKENS,
+    COST,
+    SAVINGS,
+    BATCH_SAVINGS,
+    UNPRICED,
+    SERVER_TOOL_REQUESTS,
+    ATTEMPTS,
+    ANOMALIES,
+    STOP_REASONS,
+    HEADROOM,
+    LIMIT,
+    REMAINING,
+) = (name for _, name, _, _ in TALLIED)
+RATE_LIMIT_GAUGES = frozenset({HEADROOM, LIMIT, REMAINING})
 
 IN_PICO = frozenset({COST, SAVINGS, BATCH_SAVINGS})
 """The money sums, kept in pico-dollars and reported in USD."""
@@ -141,7 +160,7 @@ class Tally:
     """Cumulative sums per series, added to by calls, read by observable instruments.
 
     Series are grouped by the attributes every measurement of a call shares (`base`), so a call hashes those
-    once; each sum is then keyed by (instrument, extra attributes). The rate-limit gauge keeps only the headers
+    once; each sum is then keyed by (instrument, extra attributes). The rate-limit gauges keep only the headers
     of the latest response per base, and reads them when a reader collects.
     """
 
@@ -151,9 +170,16 @@ class Tally:
         self.lock = threading.Lock()
         self.sums: dict[Key, dict[tuple[str, Key], int | float]] = {}
         self.headers: dict[Key, tuple[Any, float]] = {}
-        """Base -> (headers of the latest response, monotonic time it arrived)."""
+        """Limits key (provider, model, server: the organisation's limits, whatever the feature) -> (headers of the
+        latest response, monotonic time it arrived)."""
 
-    def add(self, base: Key, updates: Sequence[tuple[str, Key, int | float]], headers: Any = None) -> None:
+    def add(
+        self,
+        base: Key,
+        updates: Sequence[tuple[str, Key, int | float]],
+        headers: Any = None,
+        limits: Key = NO_EXTRA,
+    ) -> None:
         """Adds each (instrument name, extra attributes, amount) of one call, under one lock."""
         with self.lock:
             sums = self.sums.get(base)
@@ -165,12 +191,12 @@ class Tally:
                 key = (name, extra)
                 sums[key] = sums.get(key, 0) + amount
             if headers is not None:
-                self.headers[base] = (headers, time.monotonic())
+                self.headers[limits] = (headers, time.monotonic())
 
     def observer(self, name: str) -> Callable[[CallbackOptions], Iterator[Observation]]:
         def observe(options: CallbackOptions) -> Iterator[Observation]:
-            if name == HEADROOM:
-                return iter(self.headroom())
+            if name in RATE_LIMIT_GAUGES:
+                return iter(self.rate_limits(name))
             with self.lock:
                 found = [
                     (base + extra, value)
@@ -184,18 +210,24 @@ class Tally:
 
         return observe
 
-    def headroom(self) -> list[Observation]:
+    def rate_limits(self, name: str) -> list[Observation]:
+        """The rate-limit gauge `name` from the latest headers of each limits key, per kind."""
         cutoff = time.monotonic() - self.gauge_ttl
         with self.lock:
-            for base in [base for base, (_, when) in self.headers.items() if when < cutoff]:
-                del self.headers[base]
-            latest = [(base, headers) for base, (headers, _) in self.headers.items()]
+            for key in [key for key, (_, when) in self.headers.items() if when < cutoff]:
+                del self.headers[key]
+            latest = [(key, headers) for key, (headers, _) in self.headers.items()]
         observations = []
-        for base, headers in latest:
-            for name, value in rate_limits(headers).items():
-                kind, _, side = name.rpartition("-")
-                attributes = {**dict(base), n.RATELIMIT_KIND: kind, n.RATELIMIT_SIDE: side}
-                observations.append(Observation(value, attributes))
+        for key, headers in latest:
+            found = rate_limits(headers)
+            kinds = {header.rpartition("-")[0] for header in found}
+            for kind in sorted(kinds):
+                limit, remaining = found.get(f"{kind}-limit"), found.get(f"{kind}-remaining")
+                value = {LIMIT: limit, REMAINING: remaining}.get(name)
+                if name == HEADROOM and limit and remaining is not None:
+                    value = min(remaining / limit, 1.0)
+                if value is not None:
+                    observations.append(Observation(value, {**dict(key), n.RATELIMIT_KIND: kind}))
         return observations
 
 
@@ -221,6 +253,9 @@ class Series:
 
     key: Key
     """The tally's base key: the attributes as (name, value) pairs in a fixed order."""
+    limits: Key
+    """The key of the rate-limit gauges: provider, model and server, not the attribution (the headers describe
+    the organisation's limits)."""
     base: dict[str, Any]
     input: dict[str, Any]
     output: dict[str, Any]
@@ -267,8 +302,14 @@ class MetricsSink:
         found = self.shapes.get(shape)
         if found is None:
             base = self.base_attributes(record)
+            limits = tuple(
+                (name, value)
+                for name, value in base.items()
+                if name in (n.PROVIDER, n.RESPONSE_MODEL, n.SERVER_ADDRESS)
+            )
             found = Series(
                 tuple(base.items()),
+                limits,
                 base,
                 {**base, n.TOKEN_TYPE: "input"},
                 {**base, n.TOKEN_TYPE: "output"},
@@ -335,7 +376,7 @@ class MetricsSink:
             updates.append((ATTEMPTS, attempt_extra(attempt.retried, attempt.status_code, attempt.error_type), 1))
         if record.anomaly is not None:
             updates.append((ANOMALIES, NO_EXTRA, 1))
-        self.tally.add(series.key, updates, record.headers)
+        self.tally.add(series.key, updates, record.headers, series.limits)
 
     def warn_unpriced(self, unpriced: Unpriced) -> None:
         key = f"{unpriced.model}/{unpriced.reason}"
