@@ -7,37 +7,59 @@ import subprocess
 import sys
 from pathlib import Path
 
+from otlp_receiver import Receiver
+
 APP = """
 import anthropic, anthropic._base_client as base
-from opentelemetry import trace
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from anthropic_otel.testing import FakeAnthropic
+from anthropic_otel.testing import FakeAnthropic, Reply
 
-exporter = InMemorySpanExporter()
-provider = TracerProvider()
-provider.add_span_processor(SimpleSpanProcessor(exporter))
-trace.set_tracer_provider(provider)
 print("hooked", hasattr(base.SyncAPIClient.request, "__wrapped__"))
 with FakeAnthropic() as api:
-    client = anthropic.Anthropic(base_url=api.base_url, api_key="k", max_retries=0)
-    client.messages.create(model="claude-fake-model", max_tokens=5, messages=[{"role": "user", "content": "hi"}])
-spans = [s for s in exporter.get_finished_spans() if s.name == "anthropic.messages.create"]
-print("spans", len(spans), spans[0].attributes.get("gen_ai.response.id"))
+    api.enqueue(Reply.message(id="msg_deployed", model="claude-sonnet-4-6", input_tokens=100, output_tokens=10))
+    client = anthropic.Anthropic(base_url=api.base_url, api_key="sk-ant-secret-key", max_retries=0)
+    client.messages.create(model="claude-sonnet-4-6", max_tokens=5, messages=[{"role": "user", "content": "hi"}])
+print("done")
 """
 
 
-def test_opentelemetry_instrument_hooks_the_sdk(tmp_path: Path) -> None:
+def test_opentelemetry_instrument_exports_over_otlp_as_a_deployment_does(tmp_path: Path) -> None:
+    """`opentelemetry-instrument` with the distro (the `sdk` extra), exporting OTLP/HTTP to a receiver."""
     app = tmp_path / "app.py"
     app.write_text(APP)
     instrument = Path(sys.executable).with_name("opentelemetry-instrument")
-    env = {**os.environ, "OTEL_TRACES_EXPORTER": "none", "OTEL_METRICS_EXPORTER": "none", "OTEL_LOGS_EXPORTER": "none"}
-    result = subprocess.run(
-        [str(instrument), sys.executable, str(app)], capture_output=True, text=True, env=env, timeout=120, check=False
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines() == ["hooked True", "spans 1 msg_fake_000001"]
+    with Receiver() as receiver:
+        env = {
+            **os.environ,
+            "OTEL_SERVICE_NAME": "support-bot",
+            "OTEL_RESOURCE_ATTRIBUTES": "deployment.environment.name=test",
+            "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
+            "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+            "OTEL_TRACES_EXPORTER": "otlp",
+            "OTEL_METRICS_EXPORTER": "otlp",
+            "OTEL_LOGS_EXPORTER": "otlp",
+        }
+        result = subprocess.run(
+            [str(instrument), sys.executable, str(app)],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.splitlines() == ["hooked True", "done"]
+        calls = [span for span in receiver.spans() if span.name == "anthropic.messages.create"]
+        assert len(calls) == 1
+        attributes = {attribute.key: attribute.value for attribute in calls[0].attributes}
+        assert attributes["gen_ai.response.id"].string_value == "msg_deployed"
+        assert attributes["anthropic.cost.usd"].double_value == 0.00045  # 100 x $3 + 10 x $15, per million
+        assert receiver.resource_attributes()["service.name"] == "support-bot"
+        assert {"anthropic.client.tokens", "anthropic.client.cost", "gen_ai.client.operation.duration"} <= (
+            receiver.metric_names()
+        )
+        assert receiver.log_events().count("anthropic.call") == 1
+        everything = b"".join(message.SerializeToString() for found in receiver.received.values() for message in found)
+        assert b"sk-ant-secret-key" not in everything
 
 
 def test_plain_python_is_not_hooked(tmp_path: Path) -> None:

@@ -85,12 +85,12 @@ def test_bad_option_raises_from_instrument_and_hooks_nothing(monkeypatch: pytest
 
 
 def test_options_from_the_environment() -> None:
-    assert config.resolve({}, {"ANTHROPIC_OTEL_CAPTURE_CONTENT": "yes"}).capture_content is True
-    assert config.resolve({}, {"OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": "true"}).capture_content is True
+    assert config.resolve({}, {"ANTHROPIC_OTEL_CAPTURE_CONTENT": "yes"}).capture_content == "span"
+    assert config.resolve({}, {"OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": "true"}).capture_content == "span"
     assert (
-        config.resolve({"capture_content": False}, {"ANTHROPIC_OTEL_CAPTURE_CONTENT": "true"}).capture_content is False
+        config.resolve({"capture_content": False}, {"ANTHROPIC_OTEL_CAPTURE_CONTENT": "true"}).capture_content == "none"
     )
-    assert config.resolve({}, {}).capture_content is False
+    assert config.resolve({}, {}).capture_content == "none"
 
 
 def test_content_is_recorded_only_when_asked(fake: FakeAnthropic, spans: Spans) -> None:

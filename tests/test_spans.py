@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import anthropic
 import pytest
 from opentelemetry.trace import SpanKind, StatusCode
@@ -264,3 +266,22 @@ def test_mistyped_usage_is_recorded_as_far_as_it_goes(driver: Driver, fake: Fake
     assert attributes["gen_ai.response.id"] == "msg_odd"
     assert "gen_ai.usage.input_tokens" not in attributes
     assert "gen_ai.usage.cache_read.input_tokens" not in attributes
+
+
+def test_the_sdks_span_takes_no_writes_after_it_really_ended(caplog: pytest.LogCaptureFixture) -> None:
+    """What the SDK still writes into its span after the plugin ended it (a stream ended at exit, closed later by
+    the garbage collector) is dropped, not logged as a write to an ended span."""
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from anthropic_otel.spans import NativeSpan
+
+    span = NativeSpan(TracerProvider().get_tracer("t").start_span("s"))
+    span.set_attribute("before", 1)
+    span.record_written()
+    span.end()
+    with caplog.at_level(logging.WARNING):
+        span.set_attribute("after", 2)
+        span.set_attributes({"after": 3})
+        span.add_event("late")
+    assert dict(span.__wrapped__.attributes) == {"before": 1}
+    assert [record.getMessage() for record in caplog.records] == []

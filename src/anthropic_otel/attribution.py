@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import contextvars
 import functools
+import hashlib
+import hmac
 import inspect
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
@@ -81,3 +83,27 @@ def current() -> Mapping[str, str]:
         return explicit
     found = {name: str(from_baggage[name]) for name in (FEATURE, USER_ID) if name in from_baggage}
     return {**found, **explicit} if found else explicit
+
+
+class Pseudonyms:
+    """Replaces `user.id` by its keyed hash (HMAC-SHA256, hex) before the attribution reaches any telemetry: the
+    same user keeps one id across calls and processes that share the key, and nobody without the key can tell
+    who it is. Hashes are cached per user (at most `CACHE` of them)."""
+
+    CACHE = 10_000
+
+    def __init__(self, key: str) -> None:
+        self.key = key.encode("utf-8")
+        self.known: dict[str, str] = {}
+
+    def __call__(self, attributes: Mapping[str, str]) -> Mapping[str, str]:
+        user = attributes.get(USER_ID)
+        if user is None:
+            return attributes
+        hashed = self.known.get(user)
+        if hashed is None:
+            hashed = hmac.new(self.key, user.encode("utf-8"), hashlib.sha256).hexdigest()
+            if len(self.known) >= self.CACHE:
+                self.known.clear()
+            self.known[user] = hashed
+        return {**attributes, USER_ID: hashed}

@@ -19,7 +19,6 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from . import extract
-from .attribution import current as current_attribution
 from .record import CallRecord
 
 if TYPE_CHECKING:
@@ -72,7 +71,7 @@ class BatchResults:
                 attempts=(),
                 start_ns=now,
                 end_ns=now,
-                attribution=current_attribution(),
+                attribution=self.telemetry.attribution(),
                 batch=True,
             )
             self.telemetry.finish(record)

@@ -14,7 +14,6 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from . import content, extract, sdk_compat
-from .attribution import current as current_attribution
 from .record import Attempt, CallRecord
 from .spans import CallSpan, start_attributes
 
@@ -38,6 +37,7 @@ class Call:
         "capture_content",
         "collecting",
         "content",
+        "content_policy",
         "last_headers",
         "provider",
         "request",
@@ -60,17 +60,20 @@ class Call:
         options: Any,
         *,
         stream: bool,
-        capture_content: bool,
+        content_policy: content.Policy,
     ) -> None:
         self.telemetry = telemetry
         self.span = CallSpan(telemetry.tracer, expected=sdk_compat.native_span_expected(client))
         self.provider = sdk_compat.provider_name(client)
         self.server_address, self.server_port = sdk_compat.server_of(client)
         body = getattr(options, "json_data", None)
-        self.attribution = current_attribution()
+        self.attribution = telemetry.attribution()
         self.request = extract.request_fields(body, stream=stream)
-        self.capture_content = capture_content or sdk_compat.records_content(client)
-        self.content: dict[str, str] = content.input_attributes(body) if self.capture_content else {}
+        self.content_policy = content_policy
+        self.capture_content = content_policy.mode != "none" or sdk_compat.records_content(client)
+        self.content: dict[str, str] = (
+            content.input_attributes(body, content_policy.max_chars) if self.capture_content else {}
+        )
         self.response = extract.NO_RESPONSE
         self.response_content: object = None
         self.attempts: list[Attempt] = []
@@ -236,7 +239,10 @@ class Call:
                 output = self.response_content
                 if self.streamed_content is not None:
                     output = self.streamed_content.blocks
-                self.content.update(content.output_attributes(output, self.response.stop_reason))
+                self.content.update(
+                    content.output_attributes(output, self.response.stop_reason, self.content_policy.max_chars)
+                )
+                self.content = self.content_policy.redact(self.content)
             last = self.attempts[-1] if self.attempts else None
             record = CallRecord(
                 provider=self.provider,

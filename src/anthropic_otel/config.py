@@ -18,6 +18,14 @@ FALSE = frozenset({"false", "0", "no", "off"})
 CONTENT_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
 """The GenAI instrumentations' common switch for recording prompts and completions."""
 
+CONTENT_MODES = {
+    # the shared variable's documented values, and booleans: where prompts and completions are recorded
+    "no_content": "none",
+    "span_only": "span",
+    "event_only": "event",
+    "span_and_event": "span_and_event",
+}
+
 
 class ConfigError(ValueError):
     """A bad option of `instrument()` or a bad `ANTHROPIC_OTEL_*` variable."""
@@ -29,6 +37,36 @@ def parse_bool(value: object) -> bool:
     if isinstance(value, str) and value.strip().lower() in TRUE | FALSE:
         return value.strip().lower() in TRUE
     raise ValueError("true or false (also 1/0, yes/no, on/off)")
+
+
+def parse_content(value: object) -> str:
+    """`none`, `span` (the call's span), `event` (its log record) or `span_and_event`."""
+    if isinstance(value, str) and value.strip().lower() in CONTENT_MODES:
+        return CONTENT_MODES[value.strip().lower()]
+    if isinstance(value, str) and value.strip().lower() in CONTENT_MODES.values():
+        return value.strip().lower()
+    try:
+        return "span" if parse_bool(value) else "none"
+    except ValueError:
+        raise ValueError(
+            "true or false, or one of NO_CONTENT, SPAN_ONLY, EVENT_ONLY, SPAN_AND_EVENT (where content is recorded)"
+        ) from None
+
+
+def parse_chars(value: object) -> int:
+    try:
+        number = int(value)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        number = 0
+    if number < 1:
+        raise ValueError("a whole number of characters, at least 1, e.g. 4000")
+    return number
+
+
+def parse_secret(value: object) -> str:
+    if isinstance(value, str) and len(value) >= 16:
+        return value
+    raise ValueError("a secret of at least 16 characters (keep it out of the code: set it in the environment)")
 
 
 @dataclass(frozen=True)
@@ -89,9 +127,16 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "capture_content",
         "ANTHROPIC_OTEL_CAPTURE_CONTENT",
-        parse_bool,
-        False,
-        f"Record prompts and completions on spans (also on when {CONTENT_ENV}=true).",
+        parse_content,
+        "none",
+        f"Record prompts and completions: true (on spans), or as {CONTENT_ENV} says it.",
+    ),
+    Option(
+        "content_max_chars",
+        "ANTHROPIC_OTEL_CONTENT_MAX_CHARS",
+        parse_chars,
+        100_000,
+        "Recorded content is cut at this many characters per attribute.",
     ),
     Option(
         "metric_attributes",
@@ -135,10 +180,19 @@ OPTIONS: tuple[Option, ...] = (
         20,
         "Requests per (model, feature) before anomalies are judged.",
     ),
+    Option(
+        "user_id_hash_key",
+        "ANTHROPIC_OTEL_USER_ID_HASH_KEY",
+        parse_secret,
+        None,
+        "Replace user.id by a keyed hash (HMAC-SHA256) before it leaves the process.",
+    ),
+    Option("metrics", "ANTHROPIC_OTEL_METRICS", parse_bool, True, "Emit the metrics (spans are always on)."),
+    Option("logs", "ANTHROPIC_OTEL_LOGS", parse_bool, True, "Emit one log record per call."),
 )
 """Every option, in the order the README lists them."""
 
-OBJECT_OPTIONS = frozenset({"tracer_provider", "meter_provider", "logger_provider"})
+OBJECT_OPTIONS = frozenset({"tracer_provider", "meter_provider", "logger_provider", "content_hook"})
 """Options that take objects rather than values, passed through as they are."""
 
 RESOLVED = "_anthropic_otel_settings"
@@ -150,16 +204,23 @@ class Settings:
     """The resolved options: every field is an option of `OPTIONS` (whose defaults are the only ones) or an
     object option."""
 
-    capture_content: bool
+    capture_content: str
+    content_max_chars: int
     metric_attributes: tuple[str, ...]
     metrics_include_user_id: bool
     prices: Any
     json_logger: str | None
     anomaly_factor: float
     anomaly_warmup: int
+    user_id_hash_key: str | None
+    metrics: bool
+    logs: bool
     tracer_provider: Any = None
     meter_provider: Any = None
     logger_provider: Any = None
+    content_hook: Any = None
+    """A callable that takes the content attributes of a call (a dict of strings) and returns them redacted, or
+    `None` to record none."""
 
 
 def resolve(options: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> Settings:
@@ -176,24 +237,32 @@ def resolve(options: Mapping[str, Any], environ: Mapping[str, str] | None = None
             f"the options are: {', '.join(sorted(known))}"
         )
     values: dict[str, Any] = {name: options.get(name) for name in OBJECT_OPTIONS}
+    given: set[str] = set()
     for option in OPTIONS:
         if option.name in options and options[option.name] is not None:
             source, raw = f"option {option.name}=", options[option.name]
-        elif option.env in environ:
+        elif environ.get(option.env, "").strip():  # empty is unset, as the OpenTelemetry variables say
             source, raw = f"environment variable {option.env}=", environ[option.env]
         else:
             values[option.name] = option.default
             continue
+        given.add(option.name)
         try:
             values[option.name] = option.parse(raw)
         except (ValueError, TypeError) as err:
             raise ConfigError(f"anthropic_otel: bad value for {source}{raw!r}: expected {err}") from None
-    if not values["capture_content"] and CONTENT_ENV in environ:
+    if "capture_content" not in given and environ.get(CONTENT_ENV, "").strip():
         try:
-            values["capture_content"] = parse_bool(environ[CONTENT_ENV])
+            values["capture_content"] = parse_content(environ[CONTENT_ENV])
         except ValueError as err:
             raise ConfigError(
                 f"anthropic_otel: bad value for environment variable {CONTENT_ENV}={environ[CONTENT_ENV]!r}: "
                 f"expected {err}"
             ) from None
+    hook = values["content_hook"]
+    if hook is not None and not callable(hook):
+        raise ConfigError(
+            f"anthropic_otel: bad value for option content_hook={hook!r}: expected a callable that takes the content "
+            "attributes (a dict) and returns them redacted, or None"
+        )
     return Settings(**values)

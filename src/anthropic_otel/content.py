@@ -8,12 +8,48 @@ response's content become `gen_ai.input.messages`, `gen_ai.system_instructions` 
 from __future__ import annotations
 
 import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
+from . import names as n
 from .extract import as_str, get
 
-MAX_ATTRIBUTE_CHARS = 100_000
-"""Longer content is cut here, so one huge prompt cannot make a span that the exporter refuses."""
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """Whether and where content is recorded, how long it may be, and the user's redaction hook."""
+
+    mode: str = "none"
+    """`none`, `span`, `event` (the log record) or `span_and_event`."""
+    max_chars: int = 100_000
+    """Longer content is cut here, so one huge prompt cannot make a span that the exporter refuses."""
+    hook: Callable[[dict[str, str]], dict[str, str] | None] | None = None
+
+    @property
+    def on_span(self) -> bool:
+        return self.mode != "event"  # also for a client in the SDK's own content mode, with the plugin's off
+
+    @property
+    def on_log(self) -> bool:
+        return self.mode in ("event", "span_and_event")
+
+    def redact(self, attributes: dict[str, str]) -> dict[str, str]:
+        """The attributes as the user's hook leaves them. A hook that fails records no content at all: content
+        it was meant to redact must not leave unredacted."""
+        if self.hook is None or not attributes:
+            return attributes
+        try:
+            redacted = self.hook(dict(attributes))
+        except Exception:
+            log.warning("anthropic_otel: the content hook raised; this call records no content", exc_info=True)
+            return {}
+        if redacted is None:
+            return {}
+        return {str(key): str(value)[: self.max_chars] for key, value in redacted.items()}
 
 
 def part(block: object) -> dict[str, Any]:
@@ -47,31 +83,32 @@ def parts(content: object) -> list[dict[str, Any]]:
     return []
 
 
-def to_json(value: object) -> str:
+def to_json(value: object, max_chars: int) -> str:
     text = json.dumps(value, ensure_ascii=False, default=str)
-    return text if len(text) <= MAX_ATTRIBUTE_CHARS else text[:MAX_ATTRIBUTE_CHARS]
+    return text if len(text) <= max_chars else text[:max_chars]
 
 
-def input_attributes(body: object) -> dict[str, str]:
+def input_attributes(body: object, max_chars: int) -> dict[str, str]:
     """`gen_ai.input.messages` and `gen_ai.system_instructions` from a request body."""
     attributes: dict[str, str] = {}
     messages = get(body, "messages")
     if isinstance(messages, (list, tuple)):
-        attributes["gen_ai.input.messages"] = to_json(
-            [{"role": get(message, "role"), "parts": parts(get(message, "content"))} for message in messages]
+        attributes[n.INPUT_MESSAGES] = to_json(
+            [{"role": get(message, "role"), "parts": parts(get(message, "content"))} for message in messages],
+            max_chars,
         )
     system = get(body, "system")
     if system is not None and (isinstance(system, (str, list, tuple))):
-        attributes["gen_ai.system_instructions"] = to_json(parts(system))
+        attributes[n.SYSTEM_INSTRUCTIONS] = to_json(parts(system), max_chars)
     return attributes
 
 
-def output_attributes(content: object, stop_reason: str | None) -> dict[str, str]:
+def output_attributes(content: object, stop_reason: str | None, max_chars: int) -> dict[str, str]:
     """`gen_ai.output.messages` from a response's content blocks."""
     if not isinstance(content, (list, tuple)):
         return {}
     message = {"role": "assistant", "parts": parts(content), "finish_reason": stop_reason}
-    return {"gen_ai.output.messages": to_json([message])}
+    return {n.OUTPUT_MESSAGES: to_json([message], max_chars)}
 
 
 class StreamedContent:

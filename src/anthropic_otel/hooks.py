@@ -17,7 +17,7 @@ from typing import Any
 
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 
-from . import sdk_compat
+from . import content, sdk_compat
 from .call import CURRENT, Call
 from .streams import watch
 from .telemetry import Telemetry
@@ -28,9 +28,9 @@ log = logging.getLogger(__name__)
 class Hooks:
     """The wrappers, bound to the telemetry and the settings of one `instrument()`."""
 
-    def __init__(self, telemetry: Telemetry, *, capture_content: bool) -> None:
+    def __init__(self, telemetry: Telemetry, *, content_policy: content.Policy) -> None:
         self.telemetry = telemetry
-        self.capture_content = capture_content
+        self.content_policy = content_policy
 
     def begin(self, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call | None:
         """A `Call` for a `messages` request, with its span started unless the SDK will start one. Never raises."""
@@ -45,7 +45,7 @@ class Hooks:
                 instance,
                 options,
                 stream=bool(kwargs.get("stream")),
-                capture_content=self.capture_content,
+                content_policy=self.content_policy,
             )
         except Exception:
             log.debug("Could not begin recording an API call", exc_info=True)

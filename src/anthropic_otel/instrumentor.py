@@ -6,6 +6,7 @@ Registered under the entry-point group `opentelemetry_instrumentor` as `anthropi
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Collection
 from typing import Any
@@ -15,8 +16,9 @@ from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type:
 from opentelemetry.instrumentation.utils import unwrap
 from wrapt import wrap_function_wrapper
 
-from . import config, sdk_compat, spans, streams
+from . import config, content, sdk_compat, spans, streams
 from .anomalies import AnomalyDetector
+from .attribution import Pseudonyms
 from .batches import BatchResults
 from .hooks import Hooks
 from .logs import LogSink
@@ -66,24 +68,36 @@ class AnthropicInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         return ("anthropic >= 0.42",)
 
     def _instrument(self, **kwargs: Any) -> None:
-        settings = kwargs.pop(config.RESOLVED, None) or config.resolve(kwargs)
+        try:
+            settings = kwargs.pop(config.RESOLVED, None) or config.resolve(kwargs)
+        except config.ConfigError as err:
+            # Under `opentelemetry-instrument` nobody can catch this: refuse to instrument, loudly, and let the
+            # application and every other instrumentation run.
+            log.error("%s. anthropic_otel is not instrumenting; the application runs as usual.", err)
+            self._wrapped = []
+            return
         tracer = trace.get_tracer(SCOPE, __version__, tracer_provider=settings.tracer_provider)
-        meter = metrics.get_meter(SCOPE, __version__, meter_provider=settings.meter_provider)
-        otel_logger = _logs.get_logger(SCOPE, __version__, logger_provider=settings.logger_provider)
-        json_logger = logging.getLogger(settings.json_logger) if settings.json_logger else None
-        telemetry = Telemetry(
-            tracer,
-            [
-                spans.write,
+        policy = content.Policy(settings.capture_content, settings.content_max_chars, settings.content_hook)
+        sinks: list[Any] = [functools.partial(spans.write, content=policy.on_span)]
+        if settings.metrics:
+            meter = metrics.get_meter(SCOPE, __version__, meter_provider=settings.meter_provider)
+            sinks.append(
                 MetricsSink(
                     meter, extra_keys=settings.metric_attributes, include_user_id=settings.metrics_include_user_id
-                ),
-                LogSink(otel_logger, json_logger),
-            ],
+                )
+            )
+        if settings.logs:
+            otel_logger = _logs.get_logger(SCOPE, __version__, logger_provider=settings.logger_provider)
+            json_logger = logging.getLogger(settings.json_logger) if settings.json_logger else None
+            sinks.append(LogSink(otel_logger, json_logger, content=policy.on_log))
+        telemetry = Telemetry(
+            tracer,
+            sinks,
             prices=settings.prices or default_table(),
             anomalies=AnomalyDetector(settings.anomaly_factor, settings.anomaly_warmup),
+            pseudonyms=Pseudonyms(settings.user_id_hash_key) if settings.user_id_hash_key else None,
         )
-        hooks = Hooks(telemetry, capture_content=settings.capture_content)
+        hooks = Hooks(telemetry, content_policy=policy)
         batch_results = BatchResults(telemetry)
         self._wrapped = []
         for owner, name, wrapper in targets(hooks, batch_results):

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from .record import CallRecord
 
 
-def log_attributes(record: CallRecord) -> dict[str, AttributeValue]:
+def log_attributes(record: CallRecord, content: bool = False) -> dict[str, AttributeValue]:
     values = usage_attributes(record)
     values[n.LOG_COST_USD] = values.pop(n.COST_USD)
     if record.batch:
@@ -33,6 +33,8 @@ def log_attributes(record: CallRecord) -> dict[str, AttributeValue]:
         values[n.ERROR_TYPE] = record.error_type
         values[n.LOG_LATENCY_MS] = (record.end_ns - record.start_ns) / 1e6
     values.update(record.attribution)
+    if content:
+        values.update(record.content)
     return {key: value for key, value in values.items() if value is not None}
 
 
@@ -64,9 +66,11 @@ def json_line(record: CallRecord) -> str:
 
 
 class LogSink:
-    def __init__(self, logger: Logger, json_logger: logging.Logger | None = None) -> None:
+    def __init__(self, logger: Logger, json_logger: logging.Logger | None = None, *, content: bool = False) -> None:
         self.logger = logger
         self.json_logger = json_logger
+        self.content = content
+        """Whether recorded content goes on the log record (`EVENT_ONLY` / `SPAN_AND_EVENT`)."""
 
     def __call__(self, record: CallRecord) -> None:
         """Emits the log record of a call, or of a Message Batches result (event `anthropic.batch_result`)."""
@@ -80,7 +84,7 @@ class LogSink:
                 severity_text="WARN" if failed else "INFO",
                 body=event,
                 event_name=event,
-                attributes=log_attributes(record),
+                attributes=log_attributes(record, self.content),
             )
         )
         if self.json_logger is not None and not record.batch:

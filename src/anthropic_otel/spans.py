@@ -100,8 +100,8 @@ def usage_attributes(record: CallRecord) -> dict[str, AttributeValue | None]:
     return values
 
 
-def end_attributes(record: CallRecord) -> dict[str, AttributeValue]:
-    """What the call's record gives its span when the call ends."""
+def end_attributes(record: CallRecord, content: bool = True) -> dict[str, AttributeValue]:
+    """What the call's record gives its span when the call ends (its content too, unless `content` is off)."""
     response = record.response
     usage = response.usage
     values: dict[str, AttributeValue | None] = {
@@ -113,7 +113,7 @@ def end_attributes(record: CallRecord) -> dict[str, AttributeValue]:
         n.STATUS_CODE: record.status_code,
         n.RESEND_COUNT: record.resend_count or None,
         n.TIME_TO_FIRST_CHUNK: record.time_to_first_chunk,
-        **record.content,
+        **(record.content if content else {}),
     }
     del values[n.REQUEST_MODEL]  # the span has it from its start
     return {name: value for name, value in values.items() if value is not None}
@@ -124,13 +124,16 @@ class NativeSpan(wrapt.ObjectProxy):  # type: ignore[misc]
 
     The SDK ends its span inside the call; the plugin writes the record into it first and then ends it with the
     time the SDK asked for. If the record is already written, the SDK's `end()` goes straight through. Once the SDK
-    has ended it, the span tells the SDK it no longer records, so the SDK never ends it twice.
+    has ended it, the span tells the SDK it no longer records, so the SDK never ends it twice; and what the SDK
+    still writes into it after it really ended (a stream the process ended at exit, closed later by the garbage
+    collector) is dropped, rather than logged by the OpenTelemetry SDK as "Setting attribute on ended span".
     """
 
     def __init__(self, span: Span) -> None:
         super().__init__(span)
         self._self_end_time: int | None = None
         self._self_record_written = False
+        self._self_ended = False
 
     def is_recording(self) -> bool:
         return self._self_end_time is None and self.__wrapped__.is_recording()
@@ -140,13 +143,37 @@ class NativeSpan(wrapt.ObjectProxy):  # type: ignore[misc]
             return
         self._self_end_time = end_time or time.time_ns()
         if self._self_record_written:
-            self.__wrapped__.end(end_time=self._self_end_time)
+            self._self_end()
 
     def record_written(self) -> None:
         """The call's record is in the span: end it now if the SDK already asked to."""
         self._self_record_written = True
         if self._self_end_time is not None:
-            self.__wrapped__.end(end_time=self._self_end_time)
+            self._self_end()
+
+    def _self_end(self) -> None:
+        self._self_ended = True
+        self.__wrapped__.end(end_time=self._self_end_time)
+
+    def set_attribute(self, key: str, value: Any) -> None:
+        if not self._self_ended:
+            self.__wrapped__.set_attribute(key, value)
+
+    def set_attributes(self, attributes: Any) -> None:
+        if not self._self_ended:
+            self.__wrapped__.set_attributes(attributes)
+
+    def add_event(self, *args: Any, **kwargs: Any) -> None:
+        if not self._self_ended:
+            self.__wrapped__.add_event(*args, **kwargs)
+
+    def set_status(self, *args: Any, **kwargs: Any) -> None:
+        if not self._self_ended:
+            self.__wrapped__.set_status(*args, **kwargs)
+
+    def record_exception(self, *args: Any, **kwargs: Any) -> None:
+        if not self._self_ended:
+            self.__wrapped__.record_exception(*args, **kwargs)
 
 
 class CallSpan:
@@ -268,13 +295,13 @@ class CallSpan:
         except Exception:
             log.debug("Could not end the SDK's span of a stream open at exit", exc_info=True)
 
-    def write(self, record: CallRecord) -> None:
+    def write(self, record: CallRecord, content: bool = True) -> None:
         """Writes `record` into the span and ends it (or lets the SDK end it)."""
         span = self.span
         native = self.native
         try:
             if span is not None:
-                attributes = end_attributes(record)
+                attributes = end_attributes(record, content)
                 if native is None and record.error_type is not None:
                     attributes[n.ERROR_TYPE] = record.error_type
                 span.set_attributes(attributes)
@@ -318,7 +345,8 @@ class CallSpan:
         return self.span.get_span_context() if self.span is not None else None
 
 
-def write(record: CallRecord) -> None:
-    """The span sink: the record of a traced call ends its span."""
+def write(record: CallRecord, content: bool = True) -> None:
+    """The span sink: the record of a traced call ends its span (with its content, if recorded, unless `content`
+    is off: content recorded for the log record only)."""
     if record.span is not None:
-        record.span.write(record)
+        record.span.write(record, content)

@@ -10,12 +10,14 @@ guarded: a sink that fails is logged at debug level and the others still run.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from opentelemetry.trace import Tracer
 
 from . import names as n
 from .anomalies import AnomalyDetector
+from .attribution import Pseudonyms
+from .attribution import current as current_attribution
 from .cost import price
 from .prices import PriceTable
 from .record import CallRecord
@@ -28,11 +30,30 @@ Sink = Callable[[CallRecord], None]
 class Telemetry:
     """The tracer calls start their spans with, the prices, the anomaly detector, and the sinks."""
 
-    def __init__(self, tracer: Tracer, sinks: Sequence[Sink], prices: PriceTable, anomalies: AnomalyDetector):
+    def __init__(
+        self,
+        tracer: Tracer,
+        sinks: Sequence[Sink],
+        prices: PriceTable,
+        anomalies: AnomalyDetector,
+        pseudonyms: Pseudonyms | None = None,
+    ):
         self.tracer = tracer
         self.sinks = tuple(sinks)
         self.prices = prices
         self.anomalies = anomalies
+        self.pseudonyms = pseudonyms
+
+    def attribution(self) -> Mapping[str, str]:
+        """The attribution of the calling context, `user.id` hashed when a key is set. Never raises."""
+        found = current_attribution()
+        if self.pseudonyms is None:
+            return found
+        try:
+            return self.pseudonyms(found)
+        except Exception:
+            log.debug("Could not hash a user id; the call is recorded without one", exc_info=True)
+            return {key: value for key, value in found.items() if key != n.USER_ID}
 
     def finish(self, record: CallRecord) -> None:
         """Prices `record`, judges it, and hands it to every sink. Never raises."""
