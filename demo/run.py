@@ -12,7 +12,7 @@ from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SimpleSpanProces
 import anthropic_otel
 from anthropic_otel.testing import FakeAnthropic, Reply
 
-MODEL = "claude-demo-model"
+MODEL = "claude-sonnet-4-6"
 PROMPT = [{"role": "user", "content": "Summarise our on-call runbook."}]
 
 
