@@ -1,7 +1,7 @@
 """Test helpers shipped with the package: a fake Anthropic API server and recorded API interactions.
 
-Names are imported lazily (PEP 562) for two reasons: ``python -m anthropic_otel.testing.fake_api`` must not find
-the module already imported by its package (runpy would warn), and importing the package stays cheap.
+Names are imported lazily (PEP 562), so that importing the package stays cheap: the fake server is only loaded
+by the tests and demos that use it.
 """
 
 from __future__ import annotations
