@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from .cli import main
 from .front import FakeAnthropic
-from .render import DEFAULT_MODEL, count_input_tokens, render_message, sse_events
+from .render import DEFAULT_MODEL, OMIT, encode_sse, render_message, sse_events
 from .replies import (
     DelayReply,
     ErrorReply,
@@ -39,21 +39,29 @@ from .replies import (
     TruncatedStreamReply,
 )
 from .server import ReceivedRequest
+from .simulation import FakeClock, Latency, Simulation
+from .tokens import MIN_CACHEABLE_TOKENS, count_input_tokens
 
 __all__ = [
     "DEFAULT_MODEL",
+    "MIN_CACHEABLE_TOKENS",
+    "OMIT",
     "DelayReply",
     "ErrorReply",
     "FakeAnthropic",
+    "FakeClock",
+    "Latency",
     "MalformedJsonReply",
     "MessageReply",
     "RawReply",
     "ReceivedRequest",
     "Reply",
     "ResetReply",
+    "Simulation",
     "StreamErrorReply",
     "TruncatedStreamReply",
     "count_input_tokens",
+    "encode_sse",
     "main",
     "render_message",
     "sse_events",

@@ -1,106 +1,77 @@
-"""The routes the fake serves and what each answers: Messages (direct, Vertex, Bedrock), count_tokens, batches."""
+"""The routes the fake serves and what each answers: Messages (direct, Vertex, Bedrock), count_tokens, models;
+batches live in :mod:`.batches`, the fake's own control endpoints in :mod:`.control`."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
 from functools import partial
-from typing import TYPE_CHECKING, Any, Literal
-from urllib.parse import unquote, urlsplit
+from typing import TYPE_CHECKING, Literal
+from urllib.parse import parse_qs, unquote, urlsplit
 
+from . import batches, control
 from .render import (
     DEFAULT_MODEL,
-    JSONL_CONTENT_TYPE,
-    count_input_tokens,
-    dumps,
-    rate_limit_headers,
-    render_message,
-    timestamp,
 )
 from .replies import MessageReply, Reply
+from .simulation import invalid_request
+from .tokens import count_input_tokens
 
 if TYPE_CHECKING:
     from .server import Exchange
 
 
-@dataclass
-class Batch:
-    info: dict[str, Any]
-    results: bytes
-
-
 Answer = Callable[["Exchange", dict[str, str], MessageReply | None], None]
+Streaming = Literal["body", "never", "eventstream"]
+"""Whether a message route streams: as the body's ``stream`` says (SSE), never (Bedrock ``invoke``), or always
+in AWS event-stream framing (Bedrock ``invoke-with-response-stream``)."""
 
 
 def _answer_message(
-    ex: Exchange, params: dict[str, str], reply: MessageReply | None, *, streaming: bool = True
+    ex: Exchange, params: dict[str, str], reply: MessageReply | None, *, streaming: Streaming = "body"
 ) -> None:
     """Messages (direct, Vertex ``rawPredict``, Bedrock ``invoke``): render ``reply`` for this request."""
+    if ex.state.simulation.validate:
+        problem = invalid_request(ex.request.json, ex.request.body, model_in_url="model" in params)
+        if problem is not None:
+            ex.send_error(400, "invalid_request_error", problem)
+            return
     reply = reply or Reply.message()
-    model = reply.model or params.get("model") or ex.body.get("model") or DEFAULT_MODEL
-    msg_id = reply.id or ex.state.new_id("msg_fake")
-    message = render_message(reply, msg_id=msg_id, model=str(model), new_id=ex.state.new_id)
-    reply.deliver(ex, message, stream=streaming and ex.body.get("stream") is True)
+    model = str(reply.model or params.get("model") or ex.body.get("model") or DEFAULT_MODEL)
+    message = ex.render(reply, ex.body, model)
+    ex.eventstream = streaming == "eventstream"
+    reply.deliver(ex, message, stream=ex.eventstream or (streaming == "body" and ex.body.get("stream") is True))
 
 
 def _answer_count_tokens(ex: Exchange, params: dict[str, str], reply: MessageReply | None) -> None:
     ex.send_json(200, {"input_tokens": count_input_tokens(ex.request.json)}, success=True)
 
 
-def _answer_create_batch(ex: Exchange, params: dict[str, str], reply: MessageReply | None) -> None:
-    """Create a batch that has already ended: every request succeeded with a message rendered like ``reply``."""
-    requests = ex.body.get("requests")
-    if not isinstance(requests, list) or not all(isinstance(r, dict) for r in requests):
-        ex.send_error(400, "invalid_request_error", "requests: expected a list of {custom_id, params} objects")
-        return
-    template = reply or (ex.state.default if isinstance(ex.state.default, MessageReply) else Reply.message())
-    batch_id = ex.state.new_id("msgbatch_fake")
-    lines = [_batch_result(ex, template, request) for request in requests]
-    now = datetime.now(timezone.utc)
-    info = {
-        "id": batch_id,
-        "type": "message_batch",
-        "processing_status": "ended",
-        "request_counts": {"processing": 0, "succeeded": len(requests), "errored": 0, "canceled": 0, "expired": 0},
-        "created_at": timestamp(now),
-        "ended_at": timestamp(now),
-        "expires_at": timestamp(now + timedelta(days=1)),
-        "archived_at": None,
-        "cancel_initiated_at": None,
-        "results_url": f"{ex.base_url}/v1/messages/batches/{batch_id}/results",
-    }
+def _answer_models(ex: Exchange, params: dict[str, str], reply: MessageReply | None) -> None:
+    """A page of the configured models: ``limit`` (default 20), after ``after_id`` or before ``before_id``."""
+    query = parse_qs(urlsplit(ex.request.path).query)
     with ex.state.lock:
-        ex.state.batches[batch_id] = Batch(info, b"".join(dumps(line).encode() + b"\n" for line in lines))
-    ex.send_json(200, info, success=True)
+        models = list(ex.state.models)
+    ids = [model["id"] for model in models]
+    start, end = 0, len(models)
+    if "after_id" in query and query["after_id"][0] in ids:
+        start = ids.index(query["after_id"][0]) + 1
+    if "before_id" in query and query["before_id"][0] in ids:
+        end = ids.index(query["before_id"][0])
+    limit = int(query.get("limit", ["20"])[0])
+    data = models[start:end][:limit] if "before_id" not in query else models[start:end][-limit:]
+    page = {"data": data, "has_more": start + len(data) < end, "first_id": data[0]["id"] if data else None}
+    ex.send_json(200, {**page, "last_id": data[-1]["id"] if data else None}, success=True)
 
 
-def _batch_result(ex: Exchange, template: MessageReply, request: Mapping[str, Any]) -> dict[str, Any]:
-    params = request.get("params") if isinstance(request.get("params"), dict) else {}
-    model = str(template.model or params.get("model") or DEFAULT_MODEL)
-    msg_id = template.id or ex.state.new_id("msg_fake")
-    message = render_message(template, msg_id=msg_id, model=model, new_id=ex.state.new_id, service_tier="batch")
-    return {"custom_id": request.get("custom_id"), "result": {"type": "succeeded", "message": message}}
-
-
-def _answer_batch(ex: Exchange, params: dict[str, str], reply: MessageReply | None, *, results: bool) -> None:
+def _answer_model(ex: Exchange, params: dict[str, str], reply: MessageReply | None) -> None:
     with ex.state.lock:
-        batch = ex.state.batches.get(params["batch_id"])
-    if batch is None:
-        ex.send_error(404, "not_found_error", f"message batch {params['batch_id']!r} not found")
-    elif results:
-        ex.send(200, [("content-type", JSONL_CONTENT_TYPE), *rate_limit_headers()], batch.results)
+        model = next((model for model in ex.state.models if model["id"] == params["model"]), None)
+    if model is None:
+        ex.send_error(404, "not_found_error", f"model: {params['model']}")
     else:
-        ex.send_json(200, batch.info, success=True)
-
-
-def _answer_bedrock_stream(ex: Exchange, params: dict[str, str], reply: MessageReply | None) -> None:
-    message = (
-        "The fake Anthropic API does not support Bedrock streaming: invoke-with-response-stream uses the binary "
-        "AWS event-stream encoding. Use /model/{model}/invoke (non-streaming) instead."
-    )
-    ex.send_error(400, "invalid_request_error", message)
+        ex.send_json(200, model, success=True)
 
 
 def _answer_not_found(ex: Exchange, params: dict[str, str], reply: MessageReply | None) -> None:
@@ -115,6 +86,8 @@ class Route:
     pattern: str
     answer: Answer
     consumes: Literal["any", "faults", "none"]
+    recorded: bool = True
+    """Whether ``FakeAnthropic.requests`` lists the request (the fake's own control endpoints are not)."""
 
 
 _VERTEX_MODELS = r"(?:/v1)?/projects/[^/]+/locations/[^/]+/publishers/anthropic/models"
@@ -122,13 +95,23 @@ _VERTEX_MODELS = r"(?:/v1)?/projects/[^/]+/locations/[^/]+/publishers/anthropic/
 _ROUTES: tuple[Route, ...] = (
     Route("POST", r"/v1/messages", _answer_message, "any"),
     Route("POST", r"/v1/messages/count_tokens", _answer_count_tokens, "faults"),
-    Route("POST", r"/v1/messages/batches", _answer_create_batch, "faults"),
-    Route("GET", r"/v1/messages/batches/(?P<batch_id>[^/]+)", partial(_answer_batch, results=False), "faults"),
-    Route("GET", r"/v1/messages/batches/(?P<batch_id>[^/]+)/results", partial(_answer_batch, results=True), "faults"),
+    Route("POST", r"/v1/messages/batches", batches.answer_create, "faults"),
+    Route("GET", r"/v1/messages/batches", batches.answer_list, "faults"),
+    Route("GET", r"/v1/messages/batches/(?P<batch_id>[^/]+)", batches.answer_retrieve, "faults"),
+    Route("GET", r"/v1/messages/batches/(?P<batch_id>[^/]+)/results", batches.answer_results, "faults"),
+    Route("POST", r"/v1/messages/batches/(?P<batch_id>[^/]+)/cancel", batches.answer_cancel, "faults"),
+    Route("GET", r"/v1/models", _answer_models, "faults"),
+    Route("GET", r"/v1/models/(?P<model>[^/]+)", _answer_model, "faults"),
     Route("POST", _VERTEX_MODELS + r"/count-tokens:rawPredict", _answer_count_tokens, "faults"),
     Route("POST", _VERTEX_MODELS + r"/(?P<model>[^/:]+):(?:stream)?[rR]awPredict", _answer_message, "any"),
-    Route("POST", r"/model/(?P<model>[^/]+)/invoke", partial(_answer_message, streaming=False), "any"),
-    Route("POST", r"/model/(?P<model>[^/]+)/invoke-with-response-stream", _answer_bedrock_stream, "none"),
+    Route("POST", r"/model/(?P<model>[^/]+)/invoke", partial(_answer_message, streaming="never"), "any"),
+    Route(
+        "POST",
+        r"/model/(?P<model>[^/]+)/invoke-with-response-stream",
+        partial(_answer_message, streaming="eventstream"),
+        "any",
+    ),
+    *control.routes(),
 )
 
 _NOT_FOUND = Route("*", "", _answer_not_found, "none")

@@ -3,21 +3,36 @@
 from __future__ import annotations
 
 import threading
+import time
 import traceback
+from typing import Any
 
 from .replies import Reply
-from .server import ReceivedRequest, Server, State
+from .server import Server
+from .simulation import Clock, Simulation
+from .state import ModelsLike, ReceivedRequest, State, model_entries
 
 
 class FakeAnthropic:
     """A fake Anthropic API on ``127.0.0.1`` and an ephemeral port, served from a background thread.
 
     Point the real SDK at :attr:`base_url`, script replies with :meth:`enqueue`, assert on :attr:`requests`.
+    ``simulation`` chooses how much of the real API's behaviour is simulated (none by default: scripted numbers
+    are rendered as given), ``clock`` is where time comes from (a :class:`~.simulation.FakeClock` to move it by
+    hand), ``models`` what ``GET /v1/models`` lists (ids or model dicts; by default the current Claude models).
     """
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        simulation: Simulation | None = None,
+        clock: Clock = time.time,
+        models: ModelsLike | None = None,
+    ) -> None:
         self._address = (host, port)
-        self._state = State()
+        self._state = State(simulation=simulation or Simulation(), clock=clock, models=model_entries(models))
         self._server: Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -100,8 +115,37 @@ class FakeAnthropic:
             self._state.default = reply
 
     def clear(self) -> None:
-        """Forget the script, the received requests, errors, batches and id counters; restore the default reply."""
+        """Forget the script, the received requests, errors, batches, the prompt cache and id counters; restore the
+        default reply, and the simulation and models given to the constructor."""
         self._state.clear()
+
+    # -- how real ----------------------------------------------------------------------------------------------------
+
+    @property
+    def simulation(self) -> Simulation:
+        """What the fake simulates; settable, e.g. ``api.simulation = Simulation(tokens=True)`` for one test."""
+        with self._state.lock:
+            return self._state.simulation
+
+    @simulation.setter
+    def simulation(self, simulation: Simulation) -> None:
+        self._state.simulate(simulation)
+
+    @property
+    def clock(self) -> Clock:
+        return self._state.clock
+
+    @property
+    def models(self) -> list[dict[str, Any]]:
+        """What ``GET /v1/models`` lists, in order; settable from ids or model dicts."""
+        with self._state.lock:
+            return list(self._state.models)
+
+    @models.setter
+    def models(self, models: ModelsLike) -> None:
+        entries = model_entries(models)
+        with self._state.lock:
+            self._state.models = entries
 
     # -- what happened -----------------------------------------------------------------------------------------------
 

@@ -6,8 +6,11 @@ serves the very same bodies from an in-process transport.
 
 from __future__ import annotations
 
+import base64
 import json
 import re
+import struct
+import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -80,20 +83,49 @@ def _content_blocks(reply: MessageReply, new_id: Callable[[str], str]) -> list[d
     return blocks
 
 
+class _Omit:
+    """The value that removes a usage field in ``Reply.message(usage_patch=...)``."""
+
+    def __repr__(self) -> str:
+        return "OMIT"
+
+
+OMIT: Any = _Omit()
+
+_DELTA_USAGE = ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens", "output_tokens")
+_DELTA_USAGE_WHEN_SET = ("server_tool_use", "output_tokens_details")
+"""What ``message_delta`` repeats of the usage: the counts, and the newer final-count objects when present."""
+
+
 def _usage(reply: MessageReply, output_tokens: int, service_tier: str) -> dict[str, Any]:
-    """The usage object in the shape and order of the real API."""
-    five_minutes = reply.cache_creation_input_tokens if reply.cache_creation_5m is None else reply.cache_creation_5m
-    return {
-        "input_tokens": reply.input_tokens,
-        "cache_creation_input_tokens": reply.cache_creation_input_tokens,
-        "cache_read_input_tokens": reply.cache_read_input_tokens,
+    """The usage object in the shape and order of the real API; newer fields only when the reply sets them."""
+    created = reply.cache_creation_input_tokens or 0
+    usage: dict[str, Any] = {
+        "input_tokens": 10 if reply.input_tokens is None else reply.input_tokens,
+        "cache_creation_input_tokens": created,
+        "cache_read_input_tokens": reply.cache_read_input_tokens or 0,
         "cache_creation": {
-            "ephemeral_5m_input_tokens": five_minutes,
+            "ephemeral_5m_input_tokens": created if reply.cache_creation_5m is None else reply.cache_creation_5m,
             "ephemeral_1h_input_tokens": reply.cache_creation_1h or 0,
         },
         "output_tokens": output_tokens,
-        "service_tier": service_tier,
     }
+    if reply.web_search_requests is not None or reply.web_fetch_requests is not None:
+        usage["server_tool_use"] = {
+            "web_search_requests": reply.web_search_requests or 0,
+            "web_fetch_requests": reply.web_fetch_requests or 0,
+        }
+    if reply.thinking_tokens is not None:
+        usage["output_tokens_details"] = {"thinking_tokens": reply.thinking_tokens}
+    usage["service_tier"] = service_tier
+    optional = {"inference_geo": reply.inference_geo, "speed": reply.speed}
+    usage |= {name: value for name, value in optional.items() if value is not None}
+    for name, value in reply.usage_patch:
+        if value is OMIT:
+            usage.pop(name, None)
+        else:
+            usage[name] = value
+    return usage
 
 
 def render_message(
@@ -164,14 +196,15 @@ def sse_events(message: Mapping[str, Any]) -> list[Event]:
     usage = message.get("usage")
     started: dict[str, Any] = {**message, "content": [], "stop_reason": None, "stop_sequence": None}
     if usage is not None:
-        started["usage"] = {**usage, "output_tokens": 1}
+        started["usage"] = {**usage, **({"output_tokens": 1} if "output_tokens" in usage else {})}
+        started["usage"].pop("output_tokens_details", None)  # a final count: only message_delta knows it
     delta: dict[str, Any] = {
         "type": "message_delta",
         "delta": {"stop_reason": message["stop_reason"], "stop_sequence": None},
     }
     if usage is not None:
-        kept = ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens", "output_tokens")
-        delta["usage"] = {key: usage[key] for key in kept}
+        kept = [*_DELTA_USAGE, *(key for key in _DELTA_USAGE_WHEN_SET if key in usage)]
+        delta["usage"] = {key: usage[key] for key in kept if key in usage}
     blocks = [event for index, block in enumerate(message["content"]) for event in _block_events(index, block)]
     return [
         ("message_start", {"type": "message_start", "message": started}),
@@ -187,25 +220,43 @@ def encode_event(event: Event) -> bytes:
     return f"event: {name}\ndata: {dumps(data)}\n\n".encode()
 
 
+def encode_sse(events: Iterable[Event]) -> bytes:
+    """A whole SSE body, for in-process transports that answer with one buffer."""
+    return b"".join(map(encode_event, events))
+
+
+EVENT_STREAM_CONTENT_TYPE = "application/vnd.amazon.eventstream"
+
+_EVENT_STREAM_STRING = 7  # the header value type of a UTF-8 string
+
+
+def event_stream_message(headers: Mapping[str, str], payload: bytes) -> bytes:
+    """One AWS event-stream message: prelude (total and headers length, CRC32), headers, payload, CRC32."""
+    encoded = b"".join(
+        bytes([len(name)]) + name.encode() + bytes([_EVENT_STREAM_STRING]) + struct.pack(">H", len(value)) + value
+        for name, value in ((name, value.encode()) for name, value in headers.items())
+    )
+    prelude = struct.pack(">II", 12 + len(encoded) + len(payload) + 4, len(encoded))
+    message = prelude + struct.pack(">I", zlib.crc32(prelude)) + encoded + payload
+    return message + struct.pack(">I", zlib.crc32(message))
+
+
+def bedrock_chunk(event: Event) -> bytes:
+    """A streamed event as Bedrock's ``invoke-with-response-stream`` sends it: a ``chunk`` event whose payload is
+    ``{"bytes": base64(event JSON)}``."""
+    payload = dumps({"bytes": base64.b64encode(dumps(event[1]).encode()).decode()}).encode()
+    headers = {":event-type": "chunk", ":content-type": "application/json", ":message-type": "event"}
+    return event_stream_message(headers, payload)
+
+
+def bedrock_exception(error_type: str, message: str) -> bytes:
+    """An exception message, what Bedrock sends instead of SSE's ``error`` event when a stream fails."""
+    headers = {":exception-type": error_type, ":content-type": "application/json", ":message-type": "exception"}
+    return event_stream_message(headers, dumps({"message": message}).encode())
+
+
 def dumps(payload: object) -> str:
     return json.dumps(payload, separators=(",", ":"))
-
-
-def count_input_tokens(body: object) -> int:
-    """Deterministic stand-in for ``count_tokens``: characters of all text in system + messages, // 4, at least 1."""
-    if not isinstance(body, dict):
-        return 1
-    messages = body.get("messages") if isinstance(body.get("messages"), list) else []
-    contents = [body.get("system"), *(m.get("content") for m in messages if isinstance(m, dict))]
-    return max(1, sum(map(_text_length, contents)) // 4)
-
-
-def _text_length(content: object) -> int:
-    if isinstance(content, str):
-        return len(content)
-    if isinstance(content, list):
-        return sum(len(b["text"]) for b in content if isinstance(b, dict) and isinstance(b.get("text"), str))
-    return 0
 
 
 def timestamp(moment: datetime) -> str:

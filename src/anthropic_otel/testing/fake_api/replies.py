@@ -14,6 +14,8 @@ from .render import (
     JSON_CONTENT_TYPE,
     HeaderItems,
     HeadersLike,
+    dumps,
+    encode_event,
     header_items,
     merge_headers,
     sse_events,
@@ -69,23 +71,36 @@ class Reply:
         *,
         model: str | None = None,
         id: str | None = None,
-        input_tokens: int = 10,
+        input_tokens: int | None = None,
         output_tokens: int | None = None,
-        cache_read_input_tokens: int = 0,
-        cache_creation_input_tokens: int = 0,
+        cache_read_input_tokens: int | None = None,
+        cache_creation_input_tokens: int | None = None,
         cache_creation_5m: int | None = None,
         cache_creation_1h: int | None = None,
         stop_reason: str | None = "end_turn",
         service_tier: str = "standard",
         content: Sequence[Mapping[str, Any]] | None = None,
         omit_usage: bool = False,
+        speed: str | None = None,
+        inference_geo: str | None = None,
+        web_search_requests: int | None = None,
+        web_fetch_requests: int | None = None,
+        thinking_tokens: int | None = None,
+        usage_patch: Mapping[str, object] | None = None,
         headers: HeadersLike = None,
     ) -> MessageReply:
         """A successful message: JSON, or SSE when the request says ``"stream": true``.
 
-        ``model`` defaults to the requested model, ``id`` to ``msg_fake_000001``-style ids, ``output_tokens`` to the
-        number of words written. ``content`` (text / tool_use / thinking block dicts) replaces the single text block.
-        ``omit_usage`` leaves ``usage`` out, to test code that must survive its absence.
+        ``model`` defaults to the requested model, ``id`` to ``msg_fake_000001``-style ids. Counts left out are
+        derived from the request when the fake simulates tokens (:class:`~.simulation.Simulation`), else
+        ``input_tokens`` is 10, the cache counts 0 and ``output_tokens`` the number of words written. ``content``
+        (text / tool_use / thinking block dicts) replaces the single text block. ``omit_usage`` leaves ``usage``
+        out, to test code that must survive its absence.
+
+        Newer usage fields appear only when given: ``speed`` (``"standard"``/``"fast"``), ``inference_geo``
+        (``"global"``/``"us"``), ``server_tool_use`` (from ``web_search_requests`` / ``web_fetch_requests``) and
+        ``output_tokens_details`` (from ``thinking_tokens``). ``usage_patch`` is applied last, verbatim, to make
+        usage wrong on purpose: ``{"input_tokens": -1}``, ``{"output_tokens": "12"}``, ``{"output_tokens": OMIT}``.
         """
         return MessageReply(
             text=text,
@@ -101,6 +116,12 @@ class Reply:
             service_tier=service_tier,
             content=None if content is None else tuple(dict(block) for block in content),
             omit_usage=omit_usage,
+            speed=speed,
+            inference_geo=inference_geo,
+            web_search_requests=web_search_requests,
+            web_fetch_requests=web_fetch_requests,
+            thinking_tokens=thinking_tokens,
+            usage_patch=tuple((usage_patch or {}).items()),
             headers=header_items(headers),
         )
 
@@ -183,6 +204,29 @@ class Reply:
         )
 
     @classmethod
+    def reset_mid_stream(cls, after_events: int, **message_kwargs: Any) -> ResetStreamReply:
+        """The SSE stream of ``Reply.message(**message_kwargs)``, reset (TCP RST) after ``after_events`` events."""
+        return _specialise(cls.message(**message_kwargs), ResetStreamReply, after_events=after_events)
+
+    @classmethod
+    def hang(cls) -> HangReply:
+        """Never answer: hold the connection until the client gives up (its timeout) or the server stops."""
+        return HangReply()
+
+    @classmethod
+    def huge(cls, size: int = 8_000_000, **message_kwargs: Any) -> MessageReply:
+        """A message whose text is ``size`` characters of words (8 MB by default), for memory and buffering."""
+        words = "lorem ipsum dolor sit amet " * (size // 27 + 1)
+        return cls.message(words[:size], **message_kwargs)
+
+    @classmethod
+    def non_utf8(cls, **message_kwargs: Any) -> NonUtf8Reply:
+        """A message (JSON or SSE) whose text carries bytes that are not UTF-8 (``0xff 0xfe``) in place of
+        ``NonUtf8Reply.MARK``; the text defaults to one with the mark in the middle."""
+        message_kwargs.setdefault("text", f"before {NonUtf8Reply.MARK} after")
+        return _specialise(cls.message(**message_kwargs), NonUtf8Reply)
+
+    @classmethod
     def raw(
         cls,
         status: int,
@@ -206,16 +250,22 @@ class MessageReply(Reply):
     text: str = DEFAULT_TEXT
     model: str | None = None
     id: str | None = None
-    input_tokens: int = 10
+    input_tokens: int | None = None
     output_tokens: int | None = None
-    cache_read_input_tokens: int = 0
-    cache_creation_input_tokens: int = 0
+    cache_read_input_tokens: int | None = None
+    cache_creation_input_tokens: int | None = None
     cache_creation_5m: int | None = None
     cache_creation_1h: int | None = None
     stop_reason: str | None = "end_turn"
     service_tier: str = "standard"
     content: tuple[Mapping[str, Any], ...] | None = None
     omit_usage: bool = False
+    speed: str | None = None
+    inference_geo: str | None = None
+    web_search_requests: int | None = None
+    web_fetch_requests: int | None = None
+    thinking_tokens: int | None = None
+    usage_patch: tuple[tuple[str, object], ...] = ()
 
     def respond(self, ex: Exchange) -> None:
         ex.answer(self)
@@ -225,7 +275,7 @@ class MessageReply(Reply):
         if stream:
             ex.send_events(sse_events(message), self.headers)
         else:
-            ex.send_json(200, message, self.headers, success=True)
+            ex.send_message(message, self.headers)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -236,7 +286,9 @@ class TruncatedStreamReply(MessageReply):
     abrupt: bool = False
 
     def deliver(self, ex: Exchange, message: dict[str, Any], *, stream: bool) -> None:
-        ex.send_events(sse_events(message)[: self.after_events], self.headers, complete=not self.abrupt)
+        ex.send_events(
+            sse_events(message)[: self.after_events], self.headers, end="close" if self.abrupt else "complete"
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -250,6 +302,32 @@ class StreamErrorReply(MessageReply):
     def deliver(self, ex: Exchange, message: dict[str, Any], *, stream: bool) -> None:
         error = {"type": "error", "error": {"type": self.error_type, "message": self.error_message}}
         ex.send_events([*sse_events(message)[: self.after_events], ("error", error)], self.headers)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ResetStreamReply(MessageReply):
+    """Always SSE; the first ``after_events`` events, then a connection reset."""
+
+    after_events: int
+
+    def deliver(self, ex: Exchange, message: dict[str, Any], *, stream: bool) -> None:
+        ex.send_events(sse_events(message)[: self.after_events], self.headers, end="reset")
+
+
+@dataclass(frozen=True, kw_only=True)
+class NonUtf8Reply(MessageReply):
+    """A message whose encoded body has ``0xff 0xfe`` where its text has :attr:`MARK`."""
+
+    MARK: ClassVar[str] = "@@not-utf-8@@"
+
+    def deliver(self, ex: Exchange, message: dict[str, Any], *, stream: bool) -> None:
+        mark, bad = self.MARK.encode(), b"\xff\xfe"
+        if stream:
+            chunks = [encode_event(event).replace(mark, bad) for event in sse_events(message)]
+            ex.send_chunks(200, merge_headers(ex.event_headers(), self.headers), chunks)
+        else:
+            body = dumps(message).encode().replace(mark, bad)
+            ex.send(200, merge_headers([("content-type", JSON_CONTENT_TYPE)], self.headers), body)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -283,6 +361,14 @@ class DelayReply(Reply):
     def respond(self, ex: Exchange) -> None:
         ex.sleep(self.seconds)
         self.then.respond(ex)
+
+
+@dataclass(frozen=True, kw_only=True)
+class HangReply(Reply):
+    """No answer, ever: the request is read and the connection held open."""
+
+    def respond(self, ex: Exchange) -> None:
+        ex.hang()
 
 
 @dataclass(frozen=True, kw_only=True)

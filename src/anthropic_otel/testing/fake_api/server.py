@@ -8,102 +8,47 @@ from __future__ import annotations
 
 import contextlib
 import json
+import select
 import socket
 import socketserver
 import struct
 import sys
 import threading
-from collections import deque
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
 
-from .endpoints import Batch, Route, resolve
+from .endpoints import Route, resolve
 from .render import (
+    EVENT_STREAM_CONTENT_TYPE,
     JSON_CONTENT_TYPE,
     SSE_CONTENT_TYPE,
     Event,
     HeaderItems,
+    bedrock_chunk,
+    bedrock_exception,
     dumps,
     encode_event,
     merge_headers,
     rate_limit_headers,
+    render_message,
 )
-from .replies import MessageReply, Reply
+from .replies import MessageReply
+from .simulation import simulate_usage
+from .state import ReceivedRequest, State
+
+Ending = Literal["complete", "close", "reset"]
+
+
+def _bedrock_encode(event: Event) -> bytes:
+    name, data = event
+    if name == "error":
+        return bedrock_exception(str(data["error"]["type"]), str(data["error"]["message"]))
+    return bedrock_chunk(event)
+
 
 REASONS: Mapping[int, str] = {529: "Overloaded"}
-
-# --------------------------------------------------------------------------------------------------------------------
-# What the server received
-# --------------------------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ReceivedRequest:
-    """One request as the server saw it, so tests can assert on what the SDK really sent (retries included)."""
-
-    method: str
-    path: str
-    """The request target, query string included (e.g. ``/v1/messages?beta=true``)."""
-    headers: dict[str, str]
-    """Header names lower-cased; a repeated header keeps its last value."""
-    body: bytes
-    json: object | None
-    """The body decoded as JSON, or None when empty or not JSON."""
-
-
-# --------------------------------------------------------------------------------------------------------------------
-# Shared server state
-# --------------------------------------------------------------------------------------------------------------------
-
-
-@dataclass
-class State:
-    """Everything handler threads share, behind one lock."""
-
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    stopping: threading.Event = field(default_factory=threading.Event)
-    script: deque[Reply] = field(default_factory=deque)
-    default: Reply = field(default_factory=Reply.message)
-    requests: list[ReceivedRequest] = field(default_factory=list)
-    errors: list[BaseException] = field(default_factory=list)
-    counters: dict[str, int] = field(default_factory=dict)
-    batches: dict[str, Batch] = field(default_factory=dict)
-
-    def clear(self) -> None:
-        with self.lock:
-            self.script.clear()
-            self.default = Reply.message()
-            self.requests.clear()
-            self.errors.clear()
-            self.counters.clear()
-            self.batches.clear()
-
-    def new_id(self, prefix: str) -> str:
-        """Deterministic ids, one counter per prefix: ``req_fake_000001``, ``msg_fake_000001``, ..."""
-        with self.lock:
-            self.counters[prefix] = number = self.counters.get(prefix, 0) + 1
-        return f"{prefix}_{number:06d}"
-
-    def take(self, policy: Literal["any", "faults", "none"]) -> Reply | None:
-        """The reply for the next request: message endpoints take anything (else the default), others only faults."""
-        with self.lock:
-            if policy == "any":
-                return self.script.popleft() if self.script else self.default
-            if policy == "faults" and self.script and self.script[0].fault:
-                return self.script.popleft()
-            return None
-
-    def record(self, request: ReceivedRequest) -> None:
-        with self.lock:
-            self.requests.append(request)
-
-    def record_error(self, error: BaseException) -> None:
-        with self.lock:
-            self.errors.append(error)
-
 
 # --------------------------------------------------------------------------------------------------------------------
 # One request being answered
@@ -122,6 +67,8 @@ class Exchange:
         self._params = params
         self._request_id: str | None = None
         self.started = False
+        self.eventstream = False
+        """Whether streams travel in AWS event-stream framing (Bedrock) rather than as SSE."""
 
     @property
     def request_id(self) -> str:
@@ -133,6 +80,19 @@ class Exchange:
     @property
     def body(self) -> dict[str, Any]:
         return self.request.json if isinstance(self.request.json, dict) else {}
+
+    def now(self) -> float:
+        return self.state.clock()
+
+    def render(
+        self, reply: MessageReply, body: Mapping[str, Any], model: str, *, service_tier: str | None = None
+    ) -> dict[str, Any]:
+        """The message ``reply`` renders for a request ``body``, its counts derived when the fake simulates them."""
+        if self.state.simulation.tokens:
+            with self.state.lock:
+                reply = simulate_usage(reply, body, model, self.state.cache, self.now())
+        msg_id = reply.id or self.state.new_id("msg_fake")
+        return render_message(reply, msg_id=msg_id, model=model, new_id=self.state.new_id, service_tier=service_tier)
 
     def answer(self, reply: MessageReply | None) -> None:
         """The endpoint's own answer, shaped by ``reply`` (a message reply, or None when nothing was scripted)."""
@@ -163,26 +123,52 @@ class Exchange:
         headers = [("retry-after", retry_after)] if retry_after is not None else []
         self.send_json(status, body, merge_headers(headers, extra))
 
-    def send_events(self, events: Iterable[Event], extra: HeaderItems = (), *, complete: bool = True) -> None:
-        headers = [("content-type", SSE_CONTENT_TYPE), ("cache-control", "no-cache"), *rate_limit_headers()]
-        self.send_chunks(200, merge_headers(headers, extra), map(encode_event, events), complete=complete)
+    def send_message(self, message: Mapping[str, Any], extra: Iterable[tuple[str, str]] = ()) -> None:
+        """A message as JSON, after the simulated time to write it."""
+        usage = message.get("usage")
+        output_tokens = usage.get("output_tokens") if isinstance(usage, dict) else None
+        self.sleep(self.state.pacer.before_json(output_tokens if isinstance(output_tokens, int) else 0))
+        self.send_json(200, message, extra, success=True)
+
+    def event_headers(self) -> list[tuple[str, str]]:
+        kind = EVENT_STREAM_CONTENT_TYPE if self.eventstream else SSE_CONTENT_TYPE
+        return [("content-type", kind), ("cache-control", "no-cache"), *rate_limit_headers()]
+
+    def send_events(self, events: Sequence[Event], extra: HeaderItems = (), *, end: Ending = "complete") -> None:
+        """A stream of events, paced by the simulated latency, as SSE or (Bedrock) AWS event-stream messages."""
+        encode = _bedrock_encode if self.eventstream else encode_event
+        waits = self.state.pacer.before_events(events)
+        chunks = [encode(event) for event in events]
+        self.send_chunks(200, merge_headers(self.event_headers(), extra), chunks, end=end, waits=waits)
 
     def send_chunks(
-        self, status: int, headers: Iterable[tuple[str, str]], chunks: Iterable[bytes], *, complete: bool = True
+        self,
+        status: int,
+        headers: Iterable[tuple[str, str]],
+        chunks: Iterable[bytes],
+        *,
+        end: Ending = "complete",
+        waits: Sequence[float] = (),
     ) -> None:
         """Chunked transfer encoding, one chunk per item, each written (and so flushed) as soon as it is ready.
 
-        ``complete=False`` closes the connection instead of sending the terminating chunk.
+        ``waits[i]`` seconds pass before chunk ``i``. ``end`` sends the terminating chunk (``complete``), or cuts
+        the body short: ``close`` shuts the connection down cleanly, ``reset`` resets it.
         """
         self._start(status, [*headers, ("transfer-encoding", "chunked")])
-        for chunk in chunks:
+        for index, chunk in enumerate(chunks):
+            if index < len(waits) and waits[index] > 0:
+                self.sleep(waits[index])
             if chunk:  # an empty chunk would end the body
                 self._write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
-        if complete:
+        if end == "complete":
             self._write(b"0\r\n\r\n")
-        else:
+        elif end == "close":
             self.handler.close_connection = True
             self.handler.connection.shutdown(socket.SHUT_RDWR)
+        else:
+            self.handler.wfile.flush()
+            self.reset()
 
     def reset(self) -> None:
         """Close with SO_LINGER 0, so the kernel sends a RST instead of a FIN."""
@@ -194,6 +180,15 @@ class Exchange:
 
     def sleep(self, seconds: float) -> None:
         self.state.stopping.wait(seconds)
+
+    def hang(self) -> None:
+        """Hold the connection, answering nothing, until the client closes it or the server stops."""
+        connection = self.handler.connection
+        while not self.state.stopping.is_set():
+            readable, _, _ = select.select([connection], [], [], 0.05)
+            if readable and not connection.recv(1, socket.MSG_PEEK):
+                break  # the client closed its end
+        self.handler.close_connection = True
 
     def _start(self, status: int, headers: list[tuple[str, str]]) -> None:
         handler = self.handler
@@ -240,8 +235,9 @@ class Handler(BaseHTTPRequestHandler):
             json=decode_json(body),
         )
         state = self.server.state
-        state.record(request)
         route, params = resolve(request.method, request.path)
+        if route.recorded:
+            state.record(request)
         exchange = Exchange(self, request, route, params)
         reply = state.take(route.consumes)
         try:
