@@ -36,13 +36,16 @@ def cached(request: pytest.FixtureRequest, api: FakeAnthropic) -> Driver:
 
 
 def usage_of(message: Any) -> dict[str, Any]:
+    """The counts of a message's usage; ``cache_creation`` is a typed object on newer SDKs, a dict on 0.x."""
     usage = message.usage
+    creation = usage.cache_creation
+    split = creation if isinstance(creation, dict) else creation.model_dump()
     return {
         "input": usage.input_tokens,
         "read": usage.cache_read_input_tokens,
         "written": usage.cache_creation_input_tokens,
-        "5m": usage.cache_creation.ephemeral_5m_input_tokens,
-        "1h": usage.cache_creation.ephemeral_1h_input_tokens,
+        "5m": split["ephemeral_5m_input_tokens"],
+        "1h": split["ephemeral_1h_input_tokens"],
         "output": usage.output_tokens,
     }
 
