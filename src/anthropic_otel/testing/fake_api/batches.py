@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
-from .render import DEFAULT_MODEL, JSONL_CONTENT_TYPE, dumps, rate_limit_headers, timestamp
+from .render import DEFAULT_MODEL, JSONL_CONTENT_TYPE, dumps, page, rate_limit_headers, timestamp
 from .replies import MessageReply, Reply
 from .simulation import invalid_request
 
@@ -35,17 +35,11 @@ class Batch:
     def ended(self, now: float) -> bool:
         return now >= self.ends
 
-    def lines(self, now: float) -> list[dict[str, Any]]:
-        """The results as they stand: a batch canceled before it ended has only canceled results."""
-        if self.canceled_at is not None and self.canceled_at < self.ends:
-            return [{"custom_id": line["custom_id"], "result": {"type": "canceled"}} for line in self.results]
-        return self.results
-
     def info(self, now: float, base_url: str) -> dict[str, Any]:
         ended = self.ended(now)
         counts = dict.fromkeys(("processing", "succeeded", "errored", "canceled", "expired"), 0)
         if ended:
-            for line in self.lines(now):
+            for line in self.results:
                 counts[line["result"]["type"]] += 1
         else:
             counts["processing"] = len(self.results)
@@ -123,19 +117,22 @@ def answer_results(ex: Exchange, params: dict[str, str], reply: MessageReply | N
     if not batch.ended(now):
         ex.send_error(404, "not_found_error", f"message batch {batch.id!r} has no results yet: it is still processing")
         return
-    body = b"".join(dumps(line).encode() + b"\n" for line in batch.lines(now))
+    body = b"".join(dumps(line).encode() + b"\n" for line in batch.results)
     ex.send(200, [("content-type", JSONL_CONTENT_TYPE), *rate_limit_headers()], body)
 
 
 def answer_cancel(ex: Exchange, params: dict[str, str], reply: MessageReply | None) -> None:
-    """Cancel: a batch still in progress is ``canceling``, then ends at once with every request canceled."""
+    """Cancel: a batch still in progress answers ``canceling``, then has ended with every request canceled."""
     if not (batch := _find(ex, params)):
         return
     now = ex.now()
-    if not batch.ended(now):
-        batch.canceled_at = now
+    if batch.ended(now):
+        ex.send_json(200, batch.info(now, ex.base_url), success=True)
+        return
+    batch.canceled_at = now
     info = batch.info(now, ex.base_url)
-    batch.ends = min(batch.ends, now)
+    batch.ends = now
+    batch.results = [{"custom_id": line["custom_id"], "result": {"type": "canceled"}} for line in batch.results]
     ex.send_json(200, info, success=True)
 
 
@@ -143,6 +140,5 @@ def answer_list(ex: Exchange, params: dict[str, str], reply: MessageReply | None
     now = ex.now()
     with ex.state.lock:
         batches = list(ex.state.batches.values())
-    data = [batch.info(now, ex.base_url) for batch in reversed(batches)]  # newest first, as the API lists them
-    page = {"data": data, "has_more": False, "first_id": data[0]["id"] if data else None}
-    ex.send_json(200, {**page, "last_id": data[-1]["id"] if data else None}, success=True)
+    newest_first = [batch.info(now, ex.base_url) for batch in reversed(batches)]  # as the API lists them
+    ex.send_json(200, page(newest_first, ex.request.path), success=True)

@@ -8,11 +8,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Literal
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import unquote, urlsplit
 
 from . import batches, control
 from .render import (
     DEFAULT_MODEL,
+    page,
 )
 from .replies import MessageReply, Reply
 from .simulation import invalid_request
@@ -49,20 +50,9 @@ def _answer_count_tokens(ex: Exchange, params: dict[str, str], reply: MessageRep
 
 
 def _answer_models(ex: Exchange, params: dict[str, str], reply: MessageReply | None) -> None:
-    """A page of the configured models: ``limit`` (default 20), after ``after_id`` or before ``before_id``."""
-    query = parse_qs(urlsplit(ex.request.path).query)
     with ex.state.lock:
         models = list(ex.state.models)
-    ids = [model["id"] for model in models]
-    start, end = 0, len(models)
-    if "after_id" in query and query["after_id"][0] in ids:
-        start = ids.index(query["after_id"][0]) + 1
-    if "before_id" in query and query["before_id"][0] in ids:
-        end = ids.index(query["before_id"][0])
-    limit = int(query.get("limit", ["20"])[0])
-    data = models[start:end][:limit] if "before_id" not in query else models[start:end][-limit:]
-    page = {"data": data, "has_more": start + len(data) < end, "first_id": data[0]["id"] if data else None}
-    ex.send_json(200, {**page, "last_id": data[-1]["id"] if data else None}, success=True)
+    ex.send_json(200, page(models, ex.request.path), success=True)
 
 
 def _answer_model(ex: Exchange, params: dict[str, str], reply: MessageReply | None) -> None:

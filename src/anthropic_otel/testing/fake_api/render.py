@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, urlsplit
 
 if TYPE_CHECKING:
     from .replies import MessageReply
@@ -257,6 +258,21 @@ def bedrock_exception(error_type: str, message: str) -> bytes:
 
 def dumps(payload: object) -> str:
     return json.dumps(payload, separators=(",", ":"))
+
+
+def page(items: Sequence[Mapping[str, Any]], target: str) -> dict[str, Any]:
+    """One page of a list endpoint, as the request target's query asks: ``limit`` (default 20) items after
+    ``after_id`` or before ``before_id``; ``has_more`` tells the SDK's auto-pagination whether to go on."""
+    query = parse_qs(urlsplit(target).query)
+    ids = [item["id"] for item in items]
+    after, before = query.get("after_id", [None])[0], query.get("before_id", [None])[0]
+    start = ids.index(after) + 1 if after in ids else 0
+    end = ids.index(before) if before in ids else len(items)
+    limit = int(query.get("limit", ["20"])[0])
+    data = list(items[start:end][-limit:] if before else items[start:end][:limit])
+    more = (start > 0 and data[0]["id"] != ids[start]) if before and data else start + len(data) < end
+    first, last = (data[0]["id"], data[-1]["id"]) if data else (None, None)
+    return {"data": data, "has_more": more, "first_id": first, "last_id": last}
 
 
 def timestamp(moment: datetime) -> str:
