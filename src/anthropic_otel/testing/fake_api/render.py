@@ -250,9 +250,19 @@ def bedrock_chunk(event: Event) -> bytes:
     return event_stream_message(headers, payload)
 
 
+_BEDROCK_EXCEPTIONS: Mapping[str, str] = {
+    "overloaded_error": "serviceUnavailableException",
+    "rate_limit_error": "throttlingException",
+    "invalid_request_error": "validationException",
+    "api_error": "internalServerException",
+}
+"""The Bedrock stream exception standing for an API error type; any other is a ``modelStreamErrorException``."""
+
+
 def bedrock_exception(error_type: str, message: str) -> bytes:
     """An exception message, what Bedrock sends instead of SSE's ``error`` event when a stream fails."""
-    headers = {":exception-type": error_type, ":content-type": "application/json", ":message-type": "exception"}
+    exception = _BEDROCK_EXCEPTIONS.get(error_type, "modelStreamErrorException")
+    headers = {":exception-type": exception, ":content-type": "application/json", ":message-type": "exception"}
     return event_stream_message(headers, dumps({"message": message}).encode())
 
 
