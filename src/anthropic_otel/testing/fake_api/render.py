@@ -56,6 +56,23 @@ def _word_chunks(text: str, words_per_chunk: int = 3) -> list[str]:
     return chunks
 
 
+def _word_parts(text: str, parts: int) -> list[str]:
+    """Split text into exactly ``parts`` runs of words (fewer when it has fewer words), concatenating back to it."""
+    words = re.findall(r"\S+\s*", text)
+    if len(words) <= 1 or parts <= 1:
+        return [text]
+    leading = text[: len(text) - len(text.lstrip())]
+    count = min(parts, len(words))
+    size, extra = divmod(len(words), count)
+    chunks, start = [], 0
+    for part in range(count):
+        end = start + size + (part < extra)
+        chunks.append("".join(words[start:end]))
+        start = end
+    chunks[0] = leading + chunks[0]
+    return chunks
+
+
 def _json_chunks(value: object, parts: int = 3) -> list[str]:
     """Split the JSON text of a tool input into a few ``partial_json`` pieces, like the real API streams it."""
     text = json.dumps(value, separators=(",", ":"))
@@ -158,26 +175,27 @@ class _Streamed:
     delta_type: str
     delta_field: str
     pieces: Callable[[Any], list[str]]
+    parts: Callable[[Any, int], list[str]]
+    """Split into a given number of deltas (what the benchmark asks for, to stream an exact number of events)."""
 
 
 _STREAMED: Mapping[str, _Streamed] = {
-    "text": _Streamed("text", "", "text_delta", "text", _word_chunks),
-    "thinking": _Streamed("thinking", "", "thinking_delta", "thinking", _word_chunks),
-    "tool_use": _Streamed("input", {}, "input_json_delta", "partial_json", _json_chunks),
+    "text": _Streamed("text", "", "text_delta", "text", _word_chunks, _word_parts),
+    "thinking": _Streamed("thinking", "", "thinking_delta", "thinking", _word_chunks, _word_parts),
+    "tool_use": _Streamed("input", {}, "input_json_delta", "partial_json", _json_chunks, _json_chunks),
 }
 
 
-def _block_events(index: int, block: Mapping[str, Any]) -> list[Event]:
+def _block_events(index: int, block: Mapping[str, Any], parts: int | None = None) -> list[Event]:
     """``content_block_start``, its deltas and ``content_block_stop`` for one block (unknown types: no deltas)."""
     streamed = _STREAMED.get(str(block.get("type")))
     start = dict(block)
     deltas: list[dict[str, Any]] = []
     if streamed is not None:
         start[streamed.field] = streamed.empty
-        deltas = [
-            {"type": streamed.delta_type, streamed.delta_field: piece}
-            for piece in streamed.pieces(block[streamed.field])
-        ]
+        value = block[streamed.field]
+        pieces = streamed.pieces(value) if parts is None else streamed.parts(value, parts)
+        deltas = [{"type": streamed.delta_type, streamed.delta_field: piece} for piece in pieces]
     if block.get("type") == "thinking":
         start["signature"] = ""
         deltas.append({"type": "signature_delta", "signature": block["signature"]})
@@ -188,11 +206,12 @@ def _block_events(index: int, block: Mapping[str, Any]) -> list[Event]:
     ]
 
 
-def sse_events(message: Mapping[str, Any]) -> list[Event]:
+def sse_events(message: Mapping[str, Any], *, deltas: int | None = None, ping: bool = True) -> list[Event]:
     """The event sequence the real API streams for ``message``.
 
     ``message_start`` carries the input/cache usage with ``output_tokens: 1``; ``message_delta`` carries the final,
-    cumulative counts (and, as newer API versions do, the input/cache counts again).
+    cumulative counts (and, as newer API versions do, the input/cache counts again). Each block streams as deltas
+    of a few words, or in exactly ``deltas`` pieces when given; ``ping=False`` leaves out the ``ping`` event.
     """
     usage = message.get("usage")
     started: dict[str, Any] = {**message, "content": [], "stop_reason": None, "stop_sequence": None}
@@ -206,10 +225,11 @@ def sse_events(message: Mapping[str, Any]) -> list[Event]:
     if usage is not None:
         kept = [*_DELTA_USAGE, *(key for key in _DELTA_USAGE_WHEN_SET if key in usage)]
         delta["usage"] = {key: usage[key] for key in kept if key in usage}
-    blocks = [event for index, block in enumerate(message["content"]) for event in _block_events(index, block)]
+    content = enumerate(message["content"])
+    blocks = [event for index, block in content for event in _block_events(index, block, deltas)]
     return [
         ("message_start", {"type": "message_start", "message": started}),
-        ("ping", {"type": "ping"}),
+        *([("ping", {"type": "ping"})] if ping else []),
         *blocks,
         ("message_delta", delta),
         ("message_stop", {"type": "message_stop"}),
