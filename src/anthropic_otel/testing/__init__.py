@@ -10,13 +10,26 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .fake_api import FakeAnthropic, ReceivedRequest, Reply
+    from .fake_api import FakeAnthropic, FakeClock, Latency, ReceivedRequest, Reply, Simulation
     from .recordings import Recording, cassette_dir, load_cassette
 
-__all__ = ["FakeAnthropic", "ReceivedRequest", "Recording", "Reply", "cassette_dir", "load_cassette"]
+__all__ = [
+    "FakeAnthropic",
+    "FakeClock",
+    "Latency",
+    "ReceivedRequest",
+    "Recording",
+    "Reply",
+    "Simulation",
+    "cassette_dir",
+    "load_cassette",
+]
 
 _HOMES = {
     "FakeAnthropic": ".fake_api",
+    "FakeClock": ".fake_api",
+    "Latency": ".fake_api",
+    "Simulation": ".fake_api",
     "ReceivedRequest": ".fake_api",
     "Reply": ".fake_api",
     "Recording": ".recordings",

@@ -14,12 +14,18 @@ Usage::
         assert len(api.requests) == 2
 
 Replies are scripted first-in first-out; when the script is empty ``api.default`` answers. Message endpoints
-consume any scripted reply; the other endpoints (count_tokens, batches) only consume a scripted *fault*
+consume any scripted reply; the other endpoints (count_tokens, models, batches) only consume a scripted *fault*
 (error, reset, delay, malformed or raw reply), so faults can be injected there without disturbing the script.
 
-Modules, one concern each: :mod:`.render` (JSON bodies, SSE framing, headers), :mod:`.replies` (what can be
-scripted), :mod:`.endpoints` (routes), :mod:`.server` (HTTP), :mod:`.front` (:class:`FakeAnthropic`),
-:mod:`.cli` (``python -m anthropic_otel.testing.fake_api``).
+By default a reply renders exactly the numbers it was given. ``FakeAnthropic(simulation=Simulation(...))``
+makes the fake behave more like the real API: token counts from the request, prompt caching, validation,
+latency, batch processing time (see :mod:`.simulation`).
+
+Modules, one concern each: :mod:`.render` (JSON bodies, SSE and AWS event-stream framing, headers),
+:mod:`.replies` (what can be scripted), :mod:`.tokens` (counting and the prompt cache), :mod:`.simulation`
+(what is simulated, the clock, latency), :mod:`.endpoints` and :mod:`.batches` (routes), :mod:`.control`
+(scenarios and ``/_fake`` endpoints), :mod:`.state` and :mod:`.server` (HTTP), :mod:`.front`
+(:class:`FakeAnthropic`), :mod:`.cli` (``python -m anthropic_otel.testing.fake_api``).
 """
 
 from __future__ import annotations
@@ -30,11 +36,14 @@ from .render import DEFAULT_MODEL, OMIT, encode_sse, render_message, sse_events
 from .replies import (
     DelayReply,
     ErrorReply,
+    HangReply,
     MalformedJsonReply,
     MessageReply,
+    NonUtf8Reply,
     RawReply,
     Reply,
     ResetReply,
+    ResetStreamReply,
     StreamErrorReply,
     TruncatedStreamReply,
 )
@@ -50,13 +59,16 @@ __all__ = [
     "ErrorReply",
     "FakeAnthropic",
     "FakeClock",
+    "HangReply",
     "Latency",
     "MalformedJsonReply",
     "MessageReply",
+    "NonUtf8Reply",
     "RawReply",
     "ReceivedRequest",
     "Reply",
     "ResetReply",
+    "ResetStreamReply",
     "Simulation",
     "StreamErrorReply",
     "TruncatedStreamReply",
