@@ -63,7 +63,8 @@ def _at(seconds: float) -> str:
 
 
 def _result(ex: Exchange, template: MessageReply, request: Mapping[str, Any]) -> dict[str, Any]:
-    params = request.get("params") if isinstance(request.get("params"), dict) else {}
+    given = request.get("params")
+    params: dict[str, Any] = given if isinstance(given, dict) else {}
     problem = invalid_request(params, b"{}", model_in_url=False) if ex.state.simulation.validate else None
     if problem is not None:
         error = {"type": "invalid_request_error", "message": problem}

@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import threading
+import time
 from collections.abc import Sequence
 
 from .control import SpecError, load_scenario
 from .front import FakeAnthropic
-from .simulation import FakeClock, Latency, Simulation
+from .simulation import Clock, FakeClock, Latency, Simulation
 
 _DESCRIPTION = """\
 Run the fake Anthropic API on 127.0.0.1 until interrupted (Ctrl-C). The first line printed is its base URL:
@@ -63,8 +64,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     simulation = Simulation(
         tokens=args.realistic, validate=args.realistic, latency=latency, batch_seconds=args.batch_seconds
     )
-    clock = FakeClock() if args.fake_clock else None
-    api = FakeAnthropic(args.host, args.port, simulation=simulation, **({"clock": clock} if clock else {}))
+    clock: Clock = FakeClock() if args.fake_clock else time.time
+    api = FakeAnthropic(args.host, args.port, simulation=simulation, clock=clock)
     with api:
         api.enqueue(*script)
         if default is not None:
