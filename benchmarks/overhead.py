@@ -58,6 +58,7 @@ from opentelemetry.trace import NoOpTracerProvider
 
 import anthropic_otel
 from anthropic_otel import sdk_compat
+from anthropic_otel.testing.fake_api import Reply, encode_sse, render_message, sse_events
 
 HTTP: Any = getattr(base, "httpx2", None) or base.httpx
 NATIVE = sdk_compat.has_native_spans()
@@ -70,23 +71,13 @@ ANSWER = (
     "support ticket can be matched to the exact call. Sampling keeps trace volume down, while metrics stay "
     "complete, because they are aggregated in the process before export."
 )
-MESSAGE = {
-    "id": "msg_01XFDUDYJgAACzvnptvVoYEL",
-    "type": "message",
-    "role": "assistant",
-    "model": MODEL,
-    "content": [{"type": "text", "text": ANSWER}],
-    "stop_reason": "end_turn",
-    "stop_sequence": None,
-    "usage": {
-        "input_tokens": 412,
-        "output_tokens": 121,
-        "cache_read_input_tokens": 2048,
-        "cache_creation_input_tokens": 0,
-        "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 0},
-        "service_tier": "standard",
-    },
-}
+# Rendered by the fake API's own renderer, so the benchmark parses exactly what the tests' server sends.
+MESSAGE = render_message(
+    Reply.message(ANSWER, input_tokens=412, output_tokens=121, cache_read_input_tokens=2048),
+    msg_id="msg_01XFDUDYJgAACzvnptvVoYEL",
+    model=MODEL,
+    new_id=lambda prefix: f"{prefix}_01",
+)
 HEADERS = {
     # The header set of a recorded API response (../shared/fixtures/recorded-anthropic), with today's limits.
     "date": "Tue, 24 Nov 2026 20:00:00 GMT",
@@ -113,27 +104,8 @@ HEADERS = {
 
 
 def sse(events: int) -> bytes:
-    """A streamed Message of exactly `events` events, the text spread over its content deltas."""
-    deltas = events - 5
-    words = ANSWER.split(" ")
-    per_delta = max(len(words) // deltas, 1)
-    chunks = [" ".join(words[i * per_delta : (i + 1) * per_delta]) + " " for i in range(deltas)]
-    start = {**MESSAGE, "content": [], "stop_reason": None, "usage": {**MESSAGE["usage"], "output_tokens": 1}}
-    sequence: list[tuple[str, dict[str, Any]]] = [
-        ("message_start", {"type": "message_start", "message": start}),
-        (
-            "content_block_start",
-            {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
-        ),
-    ]
-    for chunk in chunks:
-        delta = {"type": "text_delta", "text": chunk}
-        sequence.append(("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": delta}))
-    sequence.append(("content_block_stop", {"type": "content_block_stop", "index": 0}))
-    usage = {"output_tokens": 121}
-    sequence.append(("message_delta", {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": usage}))
-    sequence.append(("message_stop", {"type": "message_stop"}))
-    return b"".join(f"event: {name}\ndata: {json.dumps(data)}\n\n".encode() for name, data in sequence)
+    """A streamed Message of exactly `events` events (no ping), the text spread evenly over its content deltas."""
+    return encode_sse(sse_events(MESSAGE, deltas=events - 5, ping=False))
 
 
 JSON_BODY = json.dumps(MESSAGE).encode()

@@ -554,11 +554,7 @@ def test_bedrock_paths(api: FakeAnthropic) -> None:
     assert (status, headers["content-type"]) == (200, "application/json")  # Bedrock's invoke is never SSE
     assert message["model"] == "anthropic.claude-3-5-haiku-20241022-v1:0"
 
-    status, _, error = raw_post(
-        api, "/model/anthropic.claude-3-5-haiku-20241022-v1%3A0/invoke-with-response-stream", body
-    )
-    assert status == 400
-    assert "does not support Bedrock streaming" in error["error"]["message"]
+    # streaming, in AWS event-stream framing: tests/test_fake_api_bedrock.py drives it with AnthropicBedrock
 
 
 # ------------------------------------------------------------------------------------------------------------------

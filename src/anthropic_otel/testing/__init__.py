@@ -1,7 +1,7 @@
 """Test helpers shipped with the package: a fake Anthropic API server and recorded API interactions.
 
-Names are imported lazily (PEP 562) for two reasons: ``python -m anthropic_otel.testing.fake_api`` must not find
-the module already imported by its package (runpy would warn), and importing the package stays cheap.
+Names are imported lazily (PEP 562), so that importing the package stays cheap: the fake server is only loaded
+by the tests and demos that use it.
 """
 
 from __future__ import annotations
@@ -10,13 +10,26 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .fake_api import FakeAnthropic, ReceivedRequest, Reply
+    from .fake_api import FakeAnthropic, FakeClock, Latency, ReceivedRequest, Reply, Simulation
     from .recordings import Recording, cassette_dir, load_cassette
 
-__all__ = ["FakeAnthropic", "ReceivedRequest", "Recording", "Reply", "cassette_dir", "load_cassette"]
+__all__ = [
+    "FakeAnthropic",
+    "FakeClock",
+    "Latency",
+    "ReceivedRequest",
+    "Recording",
+    "Reply",
+    "Simulation",
+    "cassette_dir",
+    "load_cassette",
+]
 
 _HOMES = {
     "FakeAnthropic": ".fake_api",
+    "FakeClock": ".fake_api",
+    "Latency": ".fake_api",
+    "Simulation": ".fake_api",
     "ReceivedRequest": ".fake_api",
     "Reply": ".fake_api",
     "Recording": ".recordings",
