@@ -1,0 +1,463 @@
+"""The rendered bundle: up to date in the repository, options reaching the right places, the Compose file loaded
+by a real Compose implementation, and every dashboard query and Grafana rule run by a real Prometheus.
+
+The live test starts Prometheus on loopback with the bundle's own configuration at `--time-scale 60`, scraping a
+small exporter that plays two services: `checkout`, broken in every way an alert watches, and `search`, healthy.
+Every alert must fire for checkout and none for search, and the Grafana rules' raw conditions must pick the same
+alerts, so the two renderings of one definition are checked against each other on the same data.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from anthropic_otel.ops import ALERTS, Params
+from anthropic_otel.ops.alerts import PANEL_ANOMALIES, PANEL_HEADROOM, format_number
+from anthropic_otel.ops.bundle import DEFAULT_WEBHOOK_URL, render
+from anthropic_otel.ops.grafana import JAEGER_UID, PROMETHEUS_UID
+
+ROOT = Path(__file__).resolve().parents[2]
+TIME_SCALE = 60
+
+
+def tool(name: str) -> str:
+    """A binary from `.tools/bin`, else from PATH; missing fails under CI and skips elsewhere."""
+    local = ROOT / ".tools" / "bin" / name
+    found = str(local) if local.is_file() else shutil.which(name)
+    if found:
+        return found
+    message = f"{name} not found in .tools/bin or PATH"
+    if os.environ.get("CI") == "true":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def render_cli(out: Path, *options: str) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "ALERT_WEBHOOK_URL"}
+    result = subprocess.run(
+        [sys.executable, "-m", "anthropic_otel", "bundle", "--out", str(out), *options],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_checked_in_rendering_is_up_to_date(tmp_path: Path) -> None:
+    render_cli(tmp_path)
+    rendered = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.is_file())
+    assert rendered, "the bundle wrote nothing"
+    stale = [
+        str(p) for p in rendered if not (ROOT / p).is_file() or (ROOT / p).read_bytes() != (tmp_path / p).read_bytes()
+    ]
+    assert not stale, f"out of date, run `python -m anthropic_otel bundle --out .`: {stale}"
+
+
+def test_options_reach_the_rules(tmp_path: Path) -> None:
+    render_cli(
+        tmp_path,
+        *("--budget-usd", "250", "--error-rate", "0.02", "--masked-error-rate", "0.1", "--latency-seconds", "12"),
+        *("--max-tokens-rate", "0.08", "--headroom", "0.2", "--service", "checkout", "--time-scale", "60"),
+        *("--webhook-url", "http://127.0.0.1:8080/hook"),
+    )
+    rules = yaml.safe_load((tmp_path / "prometheus/rules/anthropic.yml").read_text())
+    records = {r["record"]: r for r in rules["groups"][0]["rules"]}
+    alerts = {r["alert"]: r for r in rules["groups"][1]["rules"]}
+    assert records["anthropic:budget_usd:daily"] == {
+        "record": "anthropic:budget_usd:daily",
+        "expr": "vector(250)",
+        "labels": {"service_name": "checkout"},
+    }
+    assert records["anthropic:spend_usd:increase24m"]["expr"] == (
+        'sum(increase(anthropic_client_cost_USD_total{service_name="checkout"}[24m]))'
+    )
+    assert records["anthropic:spend_burn_rate:rate1m"]["expr"] == (
+        'sum(rate(anthropic_client_cost_USD_total{service_name="checkout"}[1m])) * 1440'
+        " / on() anthropic:budget_usd:daily"
+    )
+    assert {name: (a["expr"], a.get("for")) for name, a in alerts.items()} == {
+        "AnthropicErrorRateHigh": ("anthropic:error_ratio:rate5s > 0.02", "5s"),
+        "AnthropicMaskedErrorRateHigh": ("anthropic:masked_error_ratio:rate5s > 0.1", "10s"),
+        "AnthropicDailySpendOverBudget": (
+            "anthropic:spend_usd:increase24m > on() anthropic:budget_usd:daily",
+            None,
+        ),
+        "AnthropicSpendBurnRateHigh": (
+            "anthropic:spend_burn_rate:rate1m > 1 and anthropic:spend_burn_rate:rate5s > 1",
+            "2s",
+        ),
+        "AnthropicTokenAnomalies": (
+            "sum by (service_name, deployment_environment_name, gen_ai_request_model, app_feature) "
+            '(increase(anthropic_client_token_anomalies_total{service_name="checkout"}[15s])) > 0',
+            None,
+        ),
+        "AnthropicMaxTokensStopsHigh": ("anthropic:max_tokens_ratio:rate15s > 0.08", "15s"),
+        "AnthropicRateLimitHeadroomLow": ("anthropic:ratelimit_headroom_ratio:min < 0.2", "5s"),
+        "AnthropicLatencyHigh": ("anthropic:operation_duration_seconds:p95_rate5s > 12", "10s"),
+        "AnthropicUnpricedCalls": (
+            "sum by (service_name, deployment_environment_name, gen_ai_request_model) "
+            '(increase(anthropic_client_cost_unpriced_total{service_name="checkout"}[1m])) > 0',
+            None,
+        ),
+    }
+    assert alerts["AnthropicErrorRateHigh"]["annotations"]["summary"] == "More than 2% of Anthropic API calls fail."
+    prometheus = yaml.safe_load((tmp_path / "prometheus/prometheus.yml").read_text())
+    assert prometheus["global"] == {"scrape_interval": "1s", "evaluation_interval": "1s"}
+    alertmanager = yaml.safe_load((tmp_path / "alertmanager/alertmanager.yml").read_text())
+    assert alertmanager["receivers"][0]["webhook_configs"][0]["url"] == "http://127.0.0.1:8080/hook"
+    compose = yaml.safe_load((tmp_path / "docker-compose.yml").read_text())
+    assert compose["services"]["grafana"]["environment"]["ALERT_WEBHOOK_URL"] == (
+        "${ALERT_WEBHOOK_URL:-http://127.0.0.1:8080/hook}"
+    )
+    grafana_rules = yaml.safe_load((tmp_path / "grafana/provisioning/alerting/rules.yml").read_text())
+    group = grafana_rules["groups"][0]
+    assert group["interval"] == "10s"  # Grafana's 10 s grid, not 1s
+    assert {r["title"]: r["for"] for r in group["rules"]} == {name: a.get("for", "0s") for name, a in alerts.items()}
+
+
+def test_invalid_options_are_refused(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "anthropic_otel", "bundle", "--out", str(tmp_path), "--time-scale", "0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert (result.returncode, result.stdout.strip()) == (2, "anthropic-otel bundle: time_scale must be positive")
+    assert not any(tmp_path.iterdir())
+
+
+def test_compose_file_loads_in_compose_go_and_every_mount_exists() -> None:
+    checker = tool("composecheck")
+    env = {**os.environ, "GRAFANA_ADMIN_PASSWORD": "not-a-real-password"}
+    env.pop("ALERT_WEBHOOK_URL", None)
+    result = subprocess.run(
+        [checker, str(ROOT / "docker-compose.yml")], capture_output=True, text=True, env=env, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    sources = [Path(line) for line in result.stdout.splitlines()]
+    assert ROOT / "collector-config/otel-collector.yaml" in sources
+    assert ROOT / "prometheus/rules" in sources
+    missing = [str(s.relative_to(ROOT)) for s in sources if not s.exists()]
+    if missing == ["collector-config/otel-collector.yaml"] and os.environ.get("CI") != "true":
+        pytest.skip("collector-config/otel-collector.yaml is not in this checkout yet")
+    assert not missing
+
+
+def test_compose_refuses_to_start_grafana_without_an_admin_password() -> None:
+    checker = tool("composecheck")
+    env = {k: v for k, v in os.environ.items() if k != "GRAFANA_ADMIN_PASSWORD"}
+    result = subprocess.run(
+        [checker, str(ROOT / "docker-compose.yml")], capture_output=True, text=True, env=env, timeout=60, check=False
+    )
+    assert result.returncode == 1
+    assert "set GRAFANA_ADMIN_PASSWORD" in result.stderr
+
+
+def test_compose_pins_images_and_binds_loopback() -> None:
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    services = compose["services"]
+    images = {name: s.get("image") for name, s in services.items()}
+    assert images == {
+        "otel-collector": "otel/opentelemetry-collector-contrib:0.161.0",
+        "prometheus": "prom/prometheus:v3.5.0",
+        "alertmanager": "prom/alertmanager:v0.28.1",
+        "jaeger": "jaegertracing/jaeger:2.13.0",
+        "grafana": "grafana/grafana:11.6.0",
+        "demo": None,
+    }
+    ports = [p for s in services.values() for p in s.get("ports", [])]
+    assert ports and all(p.startswith("127.0.0.1:") for p in ports)
+    assert "--enable-feature=exemplar-storage" in services["prometheus"]["command"]
+    assert "--web.enable-remote-write-receiver" in services["prometheus"]["command"]
+    assert services["grafana"]["environment"]["GF_SECURITY_ADMIN_PASSWORD"] == (
+        "${GRAFANA_ADMIN_PASSWORD:?set GRAFANA_ADMIN_PASSWORD}"
+    )
+    assert services["demo"]["command"] == [
+        *("python", "-m", "anthropic_otel", "demo", "--loop", "--otlp", "http://otel-collector:4318")
+    ]
+    assert (ROOT / services["demo"]["build"]["dockerfile"]).is_file()
+
+
+def dashboard() -> dict[str, Any]:
+    return json.loads((ROOT / "grafana/dashboards/anthropic-otel.json").read_text())
+
+
+def test_dashboard_panels_variables_and_alert_links() -> None:
+    board = dashboard()
+    panels = board["panels"]
+    ids = [p["id"] for p in panels]
+    assert len(ids) == len(set(ids))
+    assert {a.panel for a in ALERTS} <= set(ids)
+    assert [v["name"] for v in board["templating"]["list"]] == ["service", "environment", "model", "feature"]
+    jaeger_tables = [p for p in panels if p.get("datasource", {}).get("uid") == JAEGER_UID]
+    assert [(p["type"], p["targets"][0]["queryType"]) for p in jaeger_tables] == [("table", "search")] * 2
+    by_id = {p["id"]: p for p in panels}
+    assert by_id[PANEL_HEADROOM]["fieldConfig"]["defaults"]["thresholds"]["steps"][1]["value"] == 0.1
+    assert "anthropic_client_token_anomalies_total" in by_id[PANEL_ANOMALIES]["targets"][0]["expr"]
+    rows = [p["title"] for p in panels if p["type"] == "row"]
+    assert rows == ["Spend", "Traffic", "Errors and limits", "Traces"]
+
+
+def test_datasources_link_exemplars_to_jaeger() -> None:
+    config = yaml.safe_load((ROOT / "grafana/provisioning/datasources/datasources.yml").read_text())
+    by_uid = {d["uid"]: d for d in config["datasources"]}
+    assert set(by_uid) == {PROMETHEUS_UID, JAEGER_UID}
+    prometheus_yml = yaml.safe_load((ROOT / "prometheus/prometheus.yml").read_text())
+    assert by_uid[PROMETHEUS_UID]["jsonData"] == {
+        "timeInterval": prometheus_yml["global"]["scrape_interval"],
+        "exemplarTraceIdDestinations": [{"name": "trace_id", "datasourceUid": JAEGER_UID}],
+    }
+
+
+def test_grafana_rules_mirror_the_prometheus_alerts() -> None:
+    prom = yaml.safe_load((ROOT / "prometheus/rules/anthropic.yml").read_text())["groups"][1]["rules"]
+    grafana = yaml.safe_load((ROOT / "grafana/provisioning/alerting/rules.yml").read_text())["groups"][0]["rules"]
+    assert [r["title"] for r in grafana] == [r["alert"] for r in prom] == [a.name for a in ALERTS]
+    for alert, rule, prom_rule in zip(ALERTS, grafana, prom, strict=True):
+        assert rule["labels"] == prom_rule["labels"] == {"severity": alert.severity}
+        assert rule["for"] == prom_rule.get("for", "0s") == alert.for_
+        math = rule["data"][1]["model"]
+        assert math["expression"] == f"$A {alert.op} {format_number(alert.threshold)}"
+        assert rule["annotations"]["runbook_url"] == prom_rule["annotations"]["runbook_url"] == alert.runbook_url
+    contact = yaml.safe_load((ROOT / "grafana/provisioning/alerting/contact-points.yml").read_text())
+    assert contact["contactPoints"][0]["receivers"][0]["settings"]["url"] == "$ALERT_WEBHOOK_URL"
+    policies = yaml.safe_load((ROOT / "grafana/provisioning/alerting/policies.yml").read_text())
+    assert policies["policies"][0]["receiver"] == contact["contactPoints"][0]["name"]
+
+
+def test_default_webhook_is_the_documented_one() -> None:
+    assert render(Params(), DEFAULT_WEBHOOK_URL)["alertmanager/alertmanager.yml"].count(DEFAULT_WEBHOOK_URL) == 1
+
+
+# --- live: a real Prometheus with the bundle's configuration ---------------------------------------------------
+
+BUCKETS = (1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92)
+
+
+class Workload:
+    """Cumulative series of two services as the Collector's exporter would show them, as a function of time."""
+
+    def __init__(self) -> None:
+        self.start = time.monotonic()
+
+    def text(self) -> str:
+        t = time.monotonic() - self.start
+        lines: list[str] = []
+        for service, broken in (("checkout", True), ("search", False)):
+            base = (
+                f'service_name="{service}",deployment_environment_name="prod",'
+                'gen_ai_request_model="claude-sonnet-4-5",app_feature="chat"'
+            )
+            calls = 10 * t
+            failed = calls * (0.05 if broken else 0.0)
+            lines.append(f"gen_ai_client_operation_duration_seconds_count{{{base}}} {calls - failed}")
+            lines.append(
+                f'gen_ai_client_operation_duration_seconds_count{{{base},error_type="overloaded_error"}} {failed}'
+            )
+            for le in BUCKETS:
+                share = (0.5 if le < 20 else 0.8 if le < 40 else 1.0) if broken else (0.9 if le < 2 else 1.0)
+                lines.append(f'gen_ai_client_operation_duration_seconds_bucket{{{base},le="{le}"}} {calls * share}')
+                lines.append(
+                    f'gen_ai_client_operation_time_to_first_chunk_seconds_bucket{{{base},le="{le}"}} {calls * share}'
+                )
+            lines.append(f'gen_ai_client_operation_duration_seconds_bucket{{{base},le="+Inf"}} {calls}')
+            lines.append(f'gen_ai_client_operation_time_to_first_chunk_seconds_bucket{{{base},le="+Inf"}} {calls}')
+            lines.append(f"gen_ai_client_operation_duration_seconds_sum{{{base}}} {calls * 2}")
+            for kind, per_call in (("input", 900), ("output", 300)):
+                lines.append(f'gen_ai_client_token_usage_sum{{{base},gen_ai_token_type="{kind}"}} {calls * per_call}')
+                lines.append(f'gen_ai_client_token_usage_count{{{base},gen_ai_token_type="{kind}"}} {calls}')
+            dollars = (10.0 if broken else 0.001) * t
+            for kind, share in (("input", 0.2), ("cache_read", 0.1), ("cache_write_5m", 0.2), ("output", 0.5)):
+                labels = f'{base},anthropic_token_type="{kind}"'
+                lines.append(f"anthropic_client_cost_USD_total{{{labels}}} {dollars * share}")
+                lines.append(f"anthropic_client_tokens_total{{{labels}}} {calls * 1000 * share}")
+            lines.append(f"anthropic_client_cache_savings_USD{{{base}}} {dollars * 0.05}")
+            lines.append(f"anthropic_client_batch_savings_USD_total{{{base}}} {dollars * 0.01}")
+            retried = calls * (0.1 if broken else 0.01)
+            lines.append(
+                f'anthropic_client_attempts_total{{{base},http_response_status_code="200",'
+                f'anthropic_attempt_retried="false"}} {calls}'
+            )
+            lines.append(
+                f'anthropic_client_attempts_total{{{base},http_response_status_code="529",error_type="overloaded_error",'
+                f'anthropic_attempt_retried="true"}} {retried}'
+            )
+            stopped_short = calls * (0.1 if broken else 0.01)
+            lines.append(
+                f'anthropic_client_stop_reasons_total{{{base},anthropic_message_stop_reason="end_turn"}} '
+                f"{calls - stopped_short}"
+            )
+            lines.append(
+                f'anthropic_client_stop_reasons_total{{{base},anthropic_message_stop_reason="max_tokens"}} '
+                f"{stopped_short}"
+            )
+            lines.append(f"anthropic_client_token_anomalies_total{{{base}}} {int(t / 2) if broken else 0}")
+            lines.append(f"anthropic_client_cost_unpriced_total{{{base}}} {int(t) if broken else 0}")
+            for kind, left in (("requests", 0.8), ("tokens", 0.05 if broken else 0.6)):
+                lines.append(f'anthropic_ratelimit_headroom_ratio{{{base},anthropic_ratelimit_kind="{kind}"}} {left}')
+        return "\n".join(lines) + "\n"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def live_prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    binary = tool("prometheus")
+    workdir = tmp_path_factory.mktemp("prometheus")
+    workload = Workload()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = workload.text().encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain; version=0.0.4")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    exporter = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=exporter.serve_forever, daemon=True).start()
+
+    files = render(Params(time_scale=TIME_SCALE), DEFAULT_WEBHOOK_URL)
+    config = yaml.safe_load(files["prometheus/prometheus.yml"])
+    config["scrape_configs"][0]["static_configs"][0]["targets"] = [f"127.0.0.1:{exporter.server_address[1]}"]
+    config["rule_files"] = [str(workdir / "anthropic.yml")]
+    del config["alerting"]
+    (workdir / "anthropic.yml").write_text(files["prometheus/rules/anthropic.yml"])
+    (workdir / "prometheus.yml").write_text(yaml.safe_dump(config))
+    port = free_port()
+    log = (workdir / "prometheus.log").open("w")
+    process = subprocess.Popen(
+        [
+            binary,
+            f"--config.file={workdir / 'prometheus.yml'}",
+            f"--storage.tsdb.path={workdir / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--enable-feature=exemplar-storage",
+            "--web.enable-remote-write-receiver",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/-/ready", timeout=1) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            assert process.poll() is None, (workdir / "prometheus.log").read_text()
+            assert time.monotonic() < deadline, "Prometheus did not become ready"
+            time.sleep(0.2)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        log.close()
+        exporter.shutdown()
+
+
+def api(url: str, path: str, **query: str) -> Any:
+    full = f"{url}/api/v1/{path}" + (f"?{urllib.parse.urlencode(query)}" if query else "")
+    try:
+        with urllib.request.urlopen(full, timeout=10) as response:
+            return json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return json.loads(error.read())
+
+
+def firing(url: str) -> set[tuple[str, str]]:
+    alerts = api(url, "alerts")["data"]["alerts"]
+    return {(a["labels"]["alertname"], a["labels"].get("service_name", "")) for a in alerts if a["state"] == "firing"}
+
+
+# The per-service alerts fire for checkout; spend and burn rate sum every service, so they carry none.
+EXPECTED_FIRING = {(a.name, "" if a.labelless else "checkout") for a in ALERTS}
+
+
+def test_live_prometheus_fires_every_alert_for_the_broken_service_only(live_prometheus: str) -> None:
+    deadline = time.monotonic() + 90
+    while (now := firing(live_prometheus)) != EXPECTED_FIRING and time.monotonic() < deadline:
+        assert not {s for _, s in now} - {"checkout", ""}, now
+        time.sleep(1)
+    assert firing(live_prometheus) == EXPECTED_FIRING
+
+
+def grafana_substitute(expr: str, service: str) -> str:
+    """Template variables as Grafana replaces them: one service, All as `.*`, the rate interval for 1 s scrapes."""
+    return (
+        expr.replace("$__rate_interval", "4s")
+        .replace("$service", service)
+        .replace("$environment", ".*")
+        .replace("$model", ".*")
+        .replace("$feature", ".*")
+    )
+
+
+def test_every_dashboard_query_runs_and_finds_its_series(live_prometheus: str) -> None:
+    test_live_prometheus_fires_every_alert_for_the_broken_service_only(live_prometheus)
+    # The dashboard as rendered for this Prometheus, and as checked in (day-long windows over seconds of data).
+    scaled = render(Params(time_scale=TIME_SCALE), DEFAULT_WEBHOOK_URL)["grafana/dashboards/anthropic-otel.json"]
+    targets = [
+        (panel["title"], target["expr"])
+        for board in (json.loads(scaled), dashboard())
+        for panel in board["panels"]
+        for target in panel.get("targets", [])
+        if panel.get("datasource", {}).get("uid") == PROMETHEUS_UID
+    ]
+    board = dashboard()
+    variables = [v["query"] for v in board["templating"]["list"]]
+    assert len(targets) > 20
+    empty = []
+    for title, expr in targets:
+        answer = api(live_prometheus, "query", query=grafana_substitute(expr, "checkout"))
+        assert answer["status"] == "success", (title, expr, answer)
+        if not answer["data"]["result"]:
+            empty.append(title)
+    assert not empty, f"queries that found no series: {empty}"
+    for query in variables:
+        metric, label = query.removeprefix("label_values(").removesuffix(")").rsplit(", ", 1)
+        answer = api(live_prometheus, "series", **{"match[]": grafana_substitute(metric, "checkout")})
+        assert answer["status"] == "success" and any(label in s for s in answer["data"]), query
+
+
+def test_grafana_rule_conditions_pick_the_same_alerts(live_prometheus: str) -> None:
+    """Each Grafana rule's condition A, run by Prometheus, finds exactly the series the Prometheus alert fires for."""
+    test_live_prometheus_fires_every_alert_for_the_broken_service_only(live_prometheus)
+    rules = yaml.safe_load(
+        render(Params(time_scale=TIME_SCALE), DEFAULT_WEBHOOK_URL)["grafana/provisioning/alerting/rules.yml"]
+    )
+    picked = set()
+    for rule in rules["groups"][0]["rules"]:
+        answer = api(live_prometheus, "query", query=rule["data"][0]["model"]["expr"])
+        assert answer["status"] == "success", (rule["title"], answer)
+        picked |= {(rule["title"], r["metric"].get("service_name", "")) for r in answer["data"]["result"]}
+    assert picked == EXPECTED_FIRING
