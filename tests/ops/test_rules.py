@@ -172,3 +172,28 @@ def test_alertmanager_config_passes_amtool() -> None:
     assert config["receivers"] == [
         {"name": "webhook", "webhook_configs": [{"url": "http://127.0.0.1:9/alerts", "send_resolved": True}]}
     ]
+
+
+def test_the_alert_interface_names_defaults_windows_and_for() -> None:
+    """Names and defaults are an interface (dashboards, the README, a demo's evaluator read them): a change is
+    deliberate, made here too."""
+    from anthropic_otel.ops.alerts import SIGNALS
+
+    table = {a.name: (a.signal, a.op, a.threshold, a.window, a.short_window, a.for_, a.severity) for a in ALERTS}
+    assert table == {
+        "AnthropicErrorRateHigh": ("error_ratio", ">", 0.01, "5m", None, "5m", "critical"),
+        "AnthropicMaskedErrorRateHigh": ("masked_error_ratio", ">", 0.05, "5m", None, "10m", "warning"),
+        "AnthropicDailySpendOverBudget": ("spend_usd", ">", 100.0, "1d", None, "0s", "critical"),
+        "AnthropicSpendBurnRateHigh": ("spend_burn_rate", ">", 1.0, "1h", "5m", "2m", "warning"),
+        "AnthropicTokenAnomalies": ("token_anomalies", ">", 0.0, "15m", None, "0s", "warning"),
+        "AnthropicMaxTokensStopsHigh": ("max_tokens_ratio", ">", 0.05, "15m", None, "15m", "warning"),
+        "AnthropicRateLimitHeadroomLow": ("ratelimit_headroom_min", "<", 0.1, None, None, "5m", "warning"),
+        "AnthropicLatencyHigh": ("duration_p95_seconds", ">", 30.0, "5m", None, "10m", "warning"),
+        "AnthropicUnpricedCalls": ("unpriced_calls", ">", 0.0, "1h", None, "0s", "warning"),
+    }
+    assert set(SIGNALS) == {a.signal for a in ALERTS}
+    params = Params()
+    assert {a.name: a.threshold_in(params) for a in ALERTS} == {a.name: a.threshold for a in ALERTS}
+    anchors = [a.runbook_url for a in ALERTS]
+    assert anchors[0] == "https://github.com/anthropic-otel/anthropic-otel#alert-anthropicerrorratehigh"
+    assert len(set(anchors)) == len(ALERTS)

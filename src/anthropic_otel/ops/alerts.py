@@ -38,6 +38,19 @@ PANEL_ANOMALIES = 34
 PANEL_HEADROOM = 35
 PANEL_UNPRICED = 6
 
+# The quantities the alerts compare, by the name an in-process evaluator dispatches on.
+SIGNALS = {
+    "error_ratio": "failed calls / calls over the window (failed: error_type set)",
+    "masked_error_ratio": "attempts with anthropic.attempt.retried=true / calls over the window",
+    "spend_usd": "increase of anthropic.client.cost over the window, all selected series summed",
+    "spend_burn_rate": "rate of anthropic.client.cost x seconds in a day / daily budget, per window",
+    "token_anomalies": "increase of anthropic.client.token_anomalies over the window, per model and feature",
+    "max_tokens_ratio": "stop_reason=max_tokens / all stop reasons over the window",
+    "ratelimit_headroom_min": "lowest anthropic.ratelimit.headroom ratio, per model and limit kind, as last reported",
+    "duration_p95_seconds": "95th percentile of gen_ai.client.operation.duration over the window",
+    "unpriced_calls": "increase of anthropic.client.cost.unpriced over the window, per model",
+}
+
 _UNITS = (("d", 86400_000), ("h", 3600_000), ("m", 60_000), ("s", 1000), ("ms", 1))
 _DURATION = re.compile(r"^(\d+)(ms|s|m|h|d)$")
 
@@ -127,6 +140,8 @@ class Alert:
     Grafana-managed rule, which must not depend on Prometheus' rule files, evaluates the measure itself."""
 
     name: str
+    # What an evaluator outside PromQL computes, one of SIGNALS; `measure` is its PromQL form.
+    signal: str
     severity: str
     summary: str
     description: str
@@ -214,6 +229,7 @@ def _ratio(numerator: str, denominator: str, by: str = BY) -> str:
 ALERTS: tuple[Alert, ...] = (
     Alert(
         name="AnthropicErrorRateHigh",
+        signal="error_ratio",
         severity="critical",
         summary="More than {threshold} of Anthropic API calls fail.",
         description=(
@@ -235,6 +251,7 @@ ALERTS: tuple[Alert, ...] = (
     ),
     Alert(
         name="AnthropicMaskedErrorRateHigh",
+        signal="masked_error_ratio",
         severity="warning",
         summary="More than {threshold} of Anthropic API calls needed a retry.",
         description=(
@@ -260,6 +277,7 @@ ALERTS: tuple[Alert, ...] = (
     ),
     Alert(
         name="AnthropicDailySpendOverBudget",
+        signal="spend_usd",
         severity="critical",
         summary="Anthropic API spend over the last day is above the daily budget of {threshold} USD.",
         description=(
@@ -282,6 +300,7 @@ ALERTS: tuple[Alert, ...] = (
     ),
     Alert(
         name="AnthropicSpendBurnRateHigh",
+        signal="spend_burn_rate",
         severity="warning",
         summary="At the current rate the daily Anthropic budget runs out before the day ends.",
         description=(
@@ -303,6 +322,7 @@ ALERTS: tuple[Alert, ...] = (
     ),
     Alert(
         name="AnthropicTokenAnomalies",
+        signal="token_anomalies",
         severity="warning",
         summary="Requests with far more input tokens than usual.",
         description=(
@@ -330,6 +350,7 @@ ALERTS: tuple[Alert, ...] = (
     ),
     Alert(
         name="AnthropicMaxTokensStopsHigh",
+        signal="max_tokens_ratio",
         severity="warning",
         summary="More than {threshold} of Anthropic API responses stop at max_tokens.",
         description=(
@@ -353,6 +374,7 @@ ALERTS: tuple[Alert, ...] = (
     ),
     Alert(
         name="AnthropicRateLimitHeadroomLow",
+        signal="ratelimit_headroom_min",
         severity="warning",
         summary="Less than {threshold} of an Anthropic rate limit is left.",
         description=(
@@ -377,6 +399,7 @@ ALERTS: tuple[Alert, ...] = (
     ),
     Alert(
         name="AnthropicLatencyHigh",
+        signal="duration_p95_seconds",
         severity="warning",
         summary="The 95th percentile of Anthropic API call duration is above {threshold} s.",
         description=(
@@ -400,6 +423,7 @@ ALERTS: tuple[Alert, ...] = (
     ),
     Alert(
         name="AnthropicUnpricedCalls",
+        signal="unpriced_calls",
         severity="warning",
         summary="Calls on a model with no price: the spend figures are incomplete.",
         description=(
