@@ -461,3 +461,21 @@ def test_grafana_rule_conditions_pick_the_same_alerts(live_prometheus: str) -> N
         assert answer["status"] == "success", (rule["title"], answer)
         picked |= {(rule["title"], r["metric"].get("service_name", "")) for r in answer["data"]["result"]}
     assert picked == EXPECTED_FIRING
+
+
+def github_anchor(heading: str) -> str:
+    """GitHub's heading anchor: lower case, punctuation dropped, spaces to hyphens."""
+    import re
+
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_readme_reference_anchors_are_the_runbook_urls() -> None:
+    from anthropic_otel.ops import docs
+
+    headings = [line.removeprefix("#### ") for line in docs.sections().splitlines() if line.startswith("#### ")]
+    assert [github_anchor(h) for h in headings] == [a.anchor for a in ALERTS]
+    rows = docs.table().splitlines()[2:]
+    assert [row.split("|")[1].strip() for row in rows] == [f"[`{a.name}`](#{a.anchor})" for a in ALERTS]
+    assert "| [`AnthropicLatencyHigh`](#alert-anthropiclatencyhigh) | warning |" in docs.table()
+    assert "> 30 s | 5m | 10m | `--latency-seconds` |" in docs.table()
