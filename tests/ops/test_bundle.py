@@ -479,3 +479,21 @@ def test_readme_reference_anchors_are_the_runbook_urls() -> None:
     assert [row.split("|")[1].strip() for row in rows] == [f"[`{a.name}`](#{a.anchor})" for a in ALERTS]
     assert "| [`AnthropicLatencyHigh`](#alert-anthropiclatencyhigh) | warning |" in docs.table()
     assert "> 30 s | 5m | 10m | `--latency-seconds` |" in docs.table()
+
+
+def test_without_the_ops_dependencies_the_command_says_what_to_install(tmp_path: Path) -> None:
+    """The CLI builds every subcommand's parser: `bundle` must load without PyYAML and the Grafana SDK, and say
+    what is missing when it runs."""
+    script = (
+        "import sys\n"
+        "sys.modules['yaml'] = None\n"
+        "sys.modules['grafana_foundation_sdk'] = None\n"
+        "from anthropic_otel.cli import main\n"
+        f"sys.exit(main(['bundle', '--out', {str(tmp_path)!r}]))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False)
+    assert (result.returncode, result.stdout.strip()) == (
+        2,
+        "anthropic-otel bundle needs yaml: pip install 'anthropic-otel[ops]'",
+    ), result.stderr
+    assert not any(tmp_path.iterdir())

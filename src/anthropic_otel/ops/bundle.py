@@ -11,7 +11,6 @@ import os
 import shutil
 from pathlib import Path
 
-from anthropic_otel.ops import compose, grafana, prometheus
 from anthropic_otel.ops.alerts import Params
 
 DEFAULT_WEBHOOK_URL = "http://127.0.0.1:9/alerts"
@@ -64,6 +63,10 @@ def params_from(args: argparse.Namespace) -> Params:
 
 def render(params: Params, webhook_url: str, grafana_url: str = DEFAULT_GRAFANA_URL) -> dict[str, str]:
     """Every file of the bundle, by path relative to the bundle's root."""
+    # Imported here: the CLI builds every subcommand's parser, and this one must not need PyYAML or the Grafana
+    # SDK until it renders.
+    from anthropic_otel.ops import compose, grafana, prometheus
+
     files = {
         "prometheus/prometheus.yml": prometheus.prometheus_config(params),
         "prometheus/rules/anthropic.yml": prometheus.rules_file(params, grafana_url),
@@ -105,6 +108,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"anthropic-otel bundle: {error}")
         return 2
     webhook_url = args.webhook_url or os.environ.get("ALERT_WEBHOOK_URL") or DEFAULT_WEBHOOK_URL
-    written = write(args.out, render(params, webhook_url, args.grafana_url))
+    try:
+        files = render(params, webhook_url, args.grafana_url)
+    except ImportError as error:
+        print(f"anthropic-otel bundle needs {error.name}: pip install 'anthropic-otel[ops]'")
+        return 2
+    written = write(args.out, files)
     print(f"wrote {len(written)} files to {args.out}")
     return 0
