@@ -497,3 +497,24 @@ def test_without_the_ops_dependencies_the_command_says_what_to_install(tmp_path:
         "anthropic-otel bundle needs yaml: pip install 'anthropic-otel[ops]'",
     ), result.stderr
     assert not any(tmp_path.iterdir())
+
+
+def test_collector_config_is_copied_from_the_checkout_when_present(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from anthropic_otel.ops import bundle
+
+    checkout = tmp_path / "checkout"
+    (checkout / "collector-config").mkdir(parents=True)
+    (checkout / "collector-config" / "otel-collector.yaml").write_text("receivers: {}\n")
+    (checkout / "collector-config" / "notes.txt").write_text("not a config\n")
+    monkeypatch.setattr(bundle, "checkout_root", lambda: checkout)
+    out = tmp_path / "out"
+    written = bundle.write(out, {"docker-compose.yml": "services: {}\n"})
+    assert sorted(p.relative_to(out).as_posix() for p in written) == [
+        "collector-config/otel-collector.yaml",
+        "docker-compose.yml",
+    ]
+    assert (out / "collector-config" / "otel-collector.yaml").read_text() == "receivers: {}\n"
+    monkeypatch.setattr(bundle, "checkout_root", lambda: None)
+    assert [p.name for p in bundle.write(tmp_path / "bare", {"a.yml": "a: 1\n"})] == ["a.yml"]
