@@ -1,10 +1,11 @@
 """The rendered bundle: up to date in the repository, options reaching the right places, the Compose file loaded
 by a real Compose implementation, and every dashboard query and Grafana rule run by a real Prometheus.
 
-The live test starts Prometheus on loopback with the bundle's own configuration at `--time-scale 60`, scraping a
-small exporter that plays two services: `checkout`, broken in every way an alert watches, and `search`, healthy.
-Every alert must fire for checkout and none for search, and the Grafana rules' raw conditions must pick the same
-alerts, so the two renderings of one definition are checked against each other on the same data.
+The live tests start Alertmanager and Prometheus on loopback with the bundle's own configuration at
+`--time-scale 60`, Prometheus scraping a small exporter that plays two services: `checkout`, broken in every way
+an alert watches, and `search`, healthy. Every alert must fire for checkout and none for search, reach the
+webhook through Alertmanager (the burn rate inhibited once over budget), and the Grafana rules' raw conditions
+must pick the same alerts, so the two renderings of one definition are checked against each other on one data set.
 """
 
 from __future__ import annotations
@@ -323,66 +324,113 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture(scope="module")
-def live_prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    binary = tool("prometheus")
-    workdir = tmp_path_factory.mktemp("prometheus")
-    workload = Workload()
+class Server:
+    """An HTTP server on loopback in a thread: the workload's /metrics, or the webhook Alertmanager posts to."""
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            body = workload.text().encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "text/plain; version=0.0.4")
-            self.end_headers()
-            self.wfile.write(body)
+    def __init__(self, get_body: Any = None) -> None:
+        self.posted: list[Any] = []
+        server = self
 
-        def log_message(self, *args: object) -> None:
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                body = get_body().encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain; version=0.0.4")
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", "0"))
+                server.posted.append(json.loads(self.rfile.read(length)))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = int(self.http.server_address[1])
+        threading.Thread(target=self.http.serve_forever, daemon=True).start()
+
+
+def start(command: list[str], log: Path, ready_url: str) -> subprocess.Popen[bytes]:
+    with log.open("wb") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with urllib.request.urlopen(ready_url, timeout=1) as response:
+                if response.status == 200:
+                    return process
+        except OSError:
             pass
+        assert process.poll() is None, log.read_text()
+        assert time.monotonic() < deadline, f"{command[0]} did not become ready: {log.read_text()}"
+        time.sleep(0.2)
 
-    exporter = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=exporter.serve_forever, daemon=True).start()
 
-    files = render(Params(time_scale=TIME_SCALE), DEFAULT_WEBHOOK_URL)
+class Stack:
+    def __init__(self, prometheus: str, alertmanager: str, webhook: Server) -> None:
+        self.prometheus = prometheus
+        self.alertmanager = alertmanager
+        self.webhook = webhook
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """Alertmanager and Prometheus with the bundle's configuration at --time-scale 60, on loopback ports."""
+    prometheus_binary = tool("prometheus")
+    alertmanager_binary = tool("alertmanager") if shutil.which("alertmanager") else tool("prometheus-alertmanager")
+    workdir = tmp_path_factory.mktemp("stack")
+    workload = Workload()
+    exporter = Server(workload.text)
+    webhook = Server()
+    files = render(Params(time_scale=TIME_SCALE), f"http://127.0.0.1:{webhook.port}/alerts")
+
+    (workdir / "alertmanager.yml").write_text(files["alertmanager/alertmanager.yml"])
+    am_port = free_port()
+    alertmanager = start(
+        [
+            alertmanager_binary,
+            f"--config.file={workdir / 'alertmanager.yml'}",
+            f"--storage.path={workdir / 'alertmanager'}",
+            f"--web.listen-address=127.0.0.1:{am_port}",
+            "--cluster.listen-address=",
+        ],
+        workdir / "alertmanager.log",
+        f"http://127.0.0.1:{am_port}/-/ready",
+    )
+
     config = yaml.safe_load(files["prometheus/prometheus.yml"])
-    config["scrape_configs"][0]["static_configs"][0]["targets"] = [f"127.0.0.1:{exporter.server_address[1]}"]
+    config["scrape_configs"][0]["static_configs"][0]["targets"] = [f"127.0.0.1:{exporter.port}"]
+    config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] = [f"127.0.0.1:{am_port}"]
     config["rule_files"] = [str(workdir / "anthropic.yml")]
-    del config["alerting"]
     (workdir / "anthropic.yml").write_text(files["prometheus/rules/anthropic.yml"])
     (workdir / "prometheus.yml").write_text(yaml.safe_dump(config))
     port = free_port()
-    log = (workdir / "prometheus.log").open("w")
-    process = subprocess.Popen(
-        [
-            binary,
-            f"--config.file={workdir / 'prometheus.yml'}",
-            f"--storage.tsdb.path={workdir / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-            "--enable-feature=exemplar-storage",
-            "--web.enable-remote-write-receiver",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
+    processes = [alertmanager]
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/-/ready", timeout=1) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            assert process.poll() is None, (workdir / "prometheus.log").read_text()
-            assert time.monotonic() < deadline, "Prometheus did not become ready"
-            time.sleep(0.2)
-        yield url
+        processes.append(
+            start(
+                [
+                    prometheus_binary,
+                    f"--config.file={workdir / 'prometheus.yml'}",
+                    f"--storage.tsdb.path={workdir / 'data'}",
+                    f"--web.listen-address=127.0.0.1:{port}",
+                    "--enable-feature=exemplar-storage",
+                    "--web.enable-remote-write-receiver",
+                ],
+                workdir / "prometheus.log",
+                f"http://127.0.0.1:{port}/-/ready",
+            )
+        )
+        yield Stack(f"http://127.0.0.1:{port}", f"http://127.0.0.1:{am_port}", webhook)
     finally:
-        process.terminate()
-        process.wait(timeout=30)
-        log.close()
-        exporter.shutdown()
+        for process in reversed(processes):
+            process.terminate()
+            process.wait(timeout=30)
+        exporter.http.shutdown()
+        webhook.http.shutdown()
 
 
 def api(url: str, path: str, **query: str) -> Any:
@@ -403,12 +451,45 @@ def firing(url: str) -> set[tuple[str, str]]:
 EXPECTED_FIRING = {(a.name, "" if a.labelless else "checkout") for a in ALERTS}
 
 
-def test_live_prometheus_fires_every_alert_for_the_broken_service_only(live_prometheus: str) -> None:
+def wait_for_every_alert(live: Stack) -> None:
     deadline = time.monotonic() + 90
-    while (now := firing(live_prometheus)) != EXPECTED_FIRING and time.monotonic() < deadline:
+    while (now := firing(live.prometheus)) != EXPECTED_FIRING and time.monotonic() < deadline:
         assert not {s for _, s in now} - {"checkout", ""}, now
         time.sleep(1)
-    assert firing(live_prometheus) == EXPECTED_FIRING
+    assert firing(live.prometheus) == EXPECTED_FIRING
+
+
+def test_live_prometheus_fires_every_alert_for_the_broken_service_only(live: Stack) -> None:
+    wait_for_every_alert(live)
+
+
+def test_alertmanager_posts_them_to_the_webhook_and_over_budget_inhibits_the_burn_rate(live: Stack) -> None:
+    """Every alert reaches the webhook, except that once over budget, the burn-rate alert is suppressed: it may
+    have been posted in the seconds before the budget ran out, never after."""
+    wait_for_every_alert(live)
+    expected = EXPECTED_FIRING - {("AnthropicSpendBurnRateHigh", "")}
+    deadline = time.monotonic() + 30
+    delivered: set[tuple[str, str]] = set()
+    while not expected <= delivered and time.monotonic() < deadline:
+        time.sleep(0.5)
+        delivered = {
+            (a["labels"]["alertname"], a["labels"].get("service_name", ""))
+            for post in list(live.webhook.posted)
+            for a in post["alerts"]
+            if a["status"] == "firing"
+        }
+    assert expected <= delivered <= EXPECTED_FIRING
+    assert {post["receiver"] for post in live.webhook.posted} == {"webhook"}
+    query = urllib.parse.urlencode({"filter": 'alertname="AnthropicSpendBurnRateHigh"'})
+    with urllib.request.urlopen(f"{live.alertmanager}/api/v2/alerts?{query}", timeout=10) as response:
+        burn = json.loads(response.read())
+    assert [a["status"]["state"] for a in burn] == ["suppressed"]
+    budget_fingerprints = {
+        a["fingerprint"]
+        for a in json.loads(urllib.request.urlopen(f"{live.alertmanager}/api/v2/alerts", timeout=10).read())
+        if a["labels"]["alertname"] == "AnthropicDailySpendOverBudget"
+    }
+    assert set(burn[0]["status"]["inhibitedBy"]) == budget_fingerprints
 
 
 def grafana_substitute(expr: str, service: str) -> str:
@@ -422,8 +503,9 @@ def grafana_substitute(expr: str, service: str) -> str:
     )
 
 
-def test_every_dashboard_query_runs_and_finds_its_series(live_prometheus: str) -> None:
-    test_live_prometheus_fires_every_alert_for_the_broken_service_only(live_prometheus)
+def test_every_dashboard_query_runs_and_finds_its_series(live: Stack) -> None:
+    wait_for_every_alert(live)
+    live_prometheus = live.prometheus
     # The dashboard as rendered for this Prometheus, and as checked in (day-long windows over seconds of data).
     scaled = render(Params(time_scale=TIME_SCALE), DEFAULT_WEBHOOK_URL)["grafana/dashboards/anthropic-otel.json"]
     targets = [
@@ -449,9 +531,10 @@ def test_every_dashboard_query_runs_and_finds_its_series(live_prometheus: str) -
         assert answer["status"] == "success" and any(label in s for s in answer["data"]), query
 
 
-def test_grafana_rule_conditions_pick_the_same_alerts(live_prometheus: str) -> None:
+def test_grafana_rule_conditions_pick_the_same_alerts(live: Stack) -> None:
     """Each Grafana rule's condition A, run by Prometheus, finds exactly the series the Prometheus alert fires for."""
-    test_live_prometheus_fires_every_alert_for_the_broken_service_only(live_prometheus)
+    wait_for_every_alert(live)
+    live_prometheus = live.prometheus
     rules = yaml.safe_load(
         render(Params(time_scale=TIME_SCALE), DEFAULT_WEBHOOK_URL)["grafana/provisioning/alerting/rules.yml"]
     )

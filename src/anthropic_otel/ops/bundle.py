@@ -70,7 +70,7 @@ def render(params: Params, webhook_url: str, grafana_url: str = DEFAULT_GRAFANA_
     files = {
         "prometheus/prometheus.yml": prometheus.prometheus_config(params),
         "prometheus/rules/anthropic.yml": prometheus.rules_file(params, grafana_url),
-        "alertmanager/alertmanager.yml": prometheus.alertmanager_config(webhook_url),
+        "alertmanager/alertmanager.yml": prometheus.alertmanager_config(webhook_url, params),
     }
     files.update(grafana.files(params, grafana_url))
     files.update(compose.files(params, webhook_url))

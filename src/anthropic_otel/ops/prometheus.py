@@ -114,16 +114,19 @@ def prometheus_config(params: Params) -> str:
     return dump_yaml(config, GENERATED)
 
 
-def alertmanager_config(webhook_url: str) -> str:
-    """One webhook receiver; critical alerts repeat sooner than warnings."""
+def alertmanager_config(webhook_url: str, params: Params) -> str:
+    """One webhook receiver; critical alerts repeat sooner than warnings. The time scale shortens the waits too,
+    so a scaled test sees notifications in seconds."""
     config = {
         "route": {
             "receiver": "webhook",
             "group_by": ["alertname", "service_name", "deployment_environment_name"],
-            "group_wait": "30s",
-            "group_interval": "5m",
-            "repeat_interval": "4h",
-            "routes": [{"matchers": ['severity="critical"'], "receiver": "webhook", "repeat_interval": "1h"}],
+            "group_wait": params.scale("30s"),
+            "group_interval": params.scale("5m"),
+            "repeat_interval": params.scale("4h"),
+            "routes": [
+                {"matchers": ['severity="critical"'], "receiver": "webhook", "repeat_interval": params.scale("1h")}
+            ],
         },
         "inhibit_rules": [
             # Over budget already says more than "will be over budget".
