@@ -29,7 +29,7 @@ import pytest
 import yaml
 
 from anthropic_otel.ops import ALERTS, Params
-from anthropic_otel.ops.alerts import PANEL_ANOMALIES, PANEL_HEADROOM, format_number
+from anthropic_otel.ops.alerts import PANEL_ANOMALIES, PANEL_HEADROOM, PANEL_LATENCY, format_number
 from anthropic_otel.ops.bundle import DEFAULT_WEBHOOK_URL, render
 from anthropic_otel.ops.grafana import JAEGER_UID, PROMETHEUS_UID
 
@@ -318,6 +318,26 @@ class Workload:
         return "\n".join(lines) + "\n"
 
 
+TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
+
+
+def exemplar_body(started: float = time.monotonic()) -> str:
+    """Slow calls of the broken service in OpenMetrics, a bucket carrying the trace as the Collector's exporter does.
+    Buckets only, no count: the calls are the workload's, this adds the exemplar and keeps p95 above 30 s."""
+    calls = int(time.monotonic() - started) + 1
+    base = 'service_name="checkout",deployment_environment_name="prod",gen_ai_request_model="claude-sonnet-4-5"'
+    exemplar = f'# {{trace_id="{TRACE_ID}",span_id="b7ad6b7169203331"}} 35.2'
+    name = "gen_ai_client_operation_duration_seconds"
+    return (
+        f"# TYPE {name} histogram\n"
+        f'{name}_bucket{{{base},le="20.48"}} 0\n'
+        f'{name}_bucket{{{base},le="40.96"}} {calls} {exemplar}\n'
+        f'{name}_bucket{{{base},le="+Inf"}} {calls}\n'
+        f"{name}_sum{{{base}}} {calls * 35.2}\n"
+        "# EOF\n"
+    )
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -327,7 +347,7 @@ def free_port() -> int:
 class Server:
     """An HTTP server on loopback in a thread: the workload's /metrics, or the webhook Alertmanager posts to."""
 
-    def __init__(self, get_body: Any = None) -> None:
+    def __init__(self, get_body: Any = None, content_type: str = "text/plain; version=0.0.4") -> None:
         self.posted: list[Any] = []
         server = self
 
@@ -335,7 +355,7 @@ class Server:
             def do_GET(self) -> None:
                 body = get_body().encode()
                 self.send_response(200)
-                self.send_header("Content-Type", "text/plain; version=0.0.4")
+                self.send_header("Content-Type", content_type)
                 self.end_headers()
                 self.wfile.write(body)
 
@@ -384,6 +404,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     workdir = tmp_path_factory.mktemp("stack")
     workload = Workload()
     exporter = Server(workload.text)
+    exemplars = Server(exemplar_body, "application/openmetrics-text; version=1.0.0; charset=utf-8")
     webhook = Server()
     files = render(Params(time_scale=TIME_SCALE), f"http://127.0.0.1:{webhook.port}/alerts")
 
@@ -403,6 +424,9 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
     config = yaml.safe_load(files["prometheus/prometheus.yml"])
     config["scrape_configs"][0]["static_configs"][0]["targets"] = [f"127.0.0.1:{exporter.port}"]
+    # A second target in OpenMetrics, the exposition that carries exemplars.
+    config["scrape_configs"].append({**config["scrape_configs"][0], "job_name": "exemplars"})
+    config["scrape_configs"][1]["static_configs"] = [{"targets": [f"127.0.0.1:{exemplars.port}"]}]
     config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] = [f"127.0.0.1:{am_port}"]
     config["rule_files"] = [str(workdir / "anthropic.yml")]
     (workdir / "anthropic.yml").write_text(files["prometheus/rules/anthropic.yml"])
@@ -429,8 +453,8 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         for process in reversed(processes):
             process.terminate()
             process.wait(timeout=30)
-        exporter.http.shutdown()
-        webhook.http.shutdown()
+        for server in (exporter, exemplars, webhook):
+            server.http.shutdown()
 
 
 def api(url: str, path: str, **query: str) -> Any:
@@ -490,6 +514,27 @@ def test_alertmanager_posts_them_to_the_webhook_and_over_budget_inhibits_the_bur
         if a["labels"]["alertname"] == "AnthropicDailySpendOverBudget"
     }
     assert set(burn[0]["status"]["inhibitedBy"]) == budget_fingerprints
+
+
+def test_latency_panel_exemplars_carry_the_trace_id_grafana_links_by(live: Stack) -> None:
+    """Prometheus runs with exemplar storage as in Compose; the latency panel's query returns the exemplar, and its
+    label is the `trace_id` the Prometheus datasource sends to Jaeger."""
+    board = dashboard()
+    latency = next(p for p in board["panels"] if p["id"] == PANEL_LATENCY)
+    assert all(target["exemplar"] for target in latency["targets"])
+    expr = grafana_substitute(latency["targets"][1]["expr"], "checkout")
+    deadline = time.monotonic() + 30
+    while True:
+        now = time.time()
+        answer = api(live.prometheus, "query_exemplars", query=expr, start=str(now - 300), end=str(now))
+        assert answer["status"] == "success", answer
+        if answer["data"] or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    labels = [e["labels"] for series in answer["data"] for e in series["exemplars"]]
+    assert labels and labels[0] == {"trace_id": TRACE_ID, "span_id": "b7ad6b7169203331"}
+    datasources = yaml.safe_load((ROOT / "grafana/provisioning/datasources/datasources.yml").read_text())
+    assert datasources["datasources"][0]["jsonData"]["exemplarTraceIdDestinations"][0]["name"] == "trace_id"
 
 
 def grafana_substitute(expr: str, service: str) -> str:
