@@ -214,6 +214,8 @@ def test_dashboard_panels_variables_and_alert_links() -> None:
     by_id = {p["id"]: p for p in panels}
     assert by_id[PANEL_HEADROOM]["fieldConfig"]["defaults"]["thresholds"]["steps"][1]["value"] == 0.1
     assert "anthropic_client_token_anomalies_total" in by_id[PANEL_ANOMALIES]["targets"][0]["expr"]
+    graphs = [p for p in panels if p["type"] == "timeseries"]
+    assert all(p["options"]["legend"]["showLegend"] for p in graphs)
     rows = [p["title"] for p in panels if p["type"] == "row"]
     assert rows == ["Spend", "Traffic", "Errors and limits", "Traces"]
 

@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from anthropic_otel.ops import ALERTS, RECORDING_RULES, Params
-from anthropic_otel.ops.alerts import fill_text
+from anthropic_otel.ops.alerts import alerts_in, fill_text
 from anthropic_otel.ops.bundle import DEFAULT_GRAFANA_URL, render
 from anthropic_otel.ops.prometheus import PROMETHEUS_VALUES, dashboard_url
 
@@ -212,6 +212,9 @@ def test_the_alert_interface_names_defaults_windows_and_for() -> None:
     ]
     params = Params()
     assert {a.name: a.threshold_in(params) for a in ALERTS} == {a.name: a.threshold for a in ALERTS}
+    tuned = {a.name: a.threshold for a in alerts_in(Params(error_rate=0.02, budget_usd=250))}
+    assert (tuned["AnthropicErrorRateHigh"], tuned["AnthropicDailySpendOverBudget"]) == (0.02, 250.0)
+    assert tuned["AnthropicLatencyHigh"] == 30.0
     anchors = [a.runbook_url for a in ALERTS]
     assert anchors[0] == "https://github.com/anthropic-otel/anthropic-otel#alert-anthropicerrorratehigh"
     assert len(set(anchors)) == len(ALERTS)

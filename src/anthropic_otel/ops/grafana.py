@@ -16,6 +16,7 @@ from grafana_foundation_sdk.cog import builder as cogbuilder
 from grafana_foundation_sdk.cog import variants as cogvariants
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models import dashboard as model
+from grafana_foundation_sdk.models.alerting import RelativeTimeRange
 from grafana_foundation_sdk.models.common import GraphThresholdsStyleMode, LegendDisplayMode, LegendPlacement
 
 from anthropic_otel.ops import alerts as defs
@@ -96,7 +97,12 @@ def graph(
         .unit(unit)
         .span(12)
         .height(8)
-        .legend(common.VizLegendOptions().display_mode(LegendDisplayMode.LIST).placement(LegendPlacement.BOTTOM))
+        .legend(
+            common.VizLegendOptions()
+            .show_legend(True)
+            .display_mode(LegendDisplayMode.LIST)
+            .placement(LegendPlacement.BOTTOM)
+        )
     )
     for q in queries:
         panel = panel.with_target(q)
@@ -470,9 +476,7 @@ def alert_rule(alert: Alert, params: Params) -> dict[str, Any]:
     return built
 
 
-def _time_range(seconds: int) -> Any:
-    from grafana_foundation_sdk.models.alerting import RelativeTimeRange
-
+def _time_range(seconds: int) -> RelativeTimeRange:
     return RelativeTimeRange(from_val=seconds, to=0)
 
 

@@ -10,7 +10,16 @@ from typing import Any
 
 import yaml
 
-from anthropic_otel.ops.alerts import ALERTS, DASHBOARD_UID, Alert, Params, fill_text, parse_duration, recording_rules
+from anthropic_otel.ops.alerts import (
+    ALERTS,
+    DASHBOARD_UID,
+    Alert,
+    Params,
+    fill_text,
+    format_duration,
+    parse_duration,
+    recording_rules,
+)
 
 # The Collector's prometheus exporter, by its Compose service name.
 COLLECTOR_TARGET = "otel-collector:8889"
@@ -49,8 +58,6 @@ GENERATED = (
 
 def scrape_interval(params: Params) -> str:
     """15 s, divided by the time scale down to 1 s: a scaled window still holds several samples."""
-    from anthropic_otel.ops.alerts import format_duration
-
     return format_duration(max(1000, round(SCRAPE_INTERVAL_MS / params.time_scale)))
 
 
