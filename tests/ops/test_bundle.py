@@ -195,7 +195,16 @@ def test_compose_pins_images_and_binds_loopback() -> None:
     assert services["demo"]["command"] == [
         *("python", "-m", "anthropic_otel", "demo", "--loop", "--otlp", "http://otel-collector:4318")
     ]
-    assert (ROOT / services["demo"]["build"]["dockerfile"]).is_file()
+    dockerfile = ROOT / services["demo"]["build"]["dockerfile"]
+    copied = [
+        source
+        for line in dockerfile.read_text().splitlines()
+        if line.startswith("COPY ")
+        for source in line.split()[1:-1]
+    ]
+    assert copied == ["pyproject.toml", "README.md", "src"]
+    assert all((ROOT / source).exists() for source in copied)
+    assert "USER nobody" in dockerfile.read_text().splitlines()
 
 
 def dashboard() -> dict[str, Any]:
