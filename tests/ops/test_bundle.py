@@ -69,7 +69,13 @@ def test_checked_in_rendering_is_up_to_date(tmp_path: Path) -> None:
     stale = [
         str(p) for p in rendered if not (ROOT / p).is_file() or (ROOT / p).read_bytes() != (tmp_path / p).read_bytes()
     ]
-    assert not stale, f"out of date, run `python -m anthropic_otel bundle --out .`: {stale}"
+    assert not stale, f"out of date, run `make bundle`: {stale}"
+    # A file the bundle no longer renders must not linger in the checkout either.
+    checked_in = {
+        p.relative_to(ROOT) for folder in ("prometheus", "grafana", "alertmanager") for p in (ROOT / folder).rglob("*")
+    }
+    leftover = sorted(str(p) for p in checked_in if (ROOT / p).is_file() and p not in rendered)
+    assert not leftover, f"no longer rendered: {leftover}"
 
 
 def test_options_reach_the_rules(tmp_path: Path) -> None:
