@@ -85,17 +85,19 @@ def alert_rule(alert: Alert, params: Params, grafana_url: str) -> dict[str, Any]
 
 
 def rules_file(params: Params, grafana_url: str) -> str:
+    """One group, recording rules first: a group evaluates its rules in order, so every alert reads the records of
+    the same evaluation. Two groups run independently, and an alert would read a record one interval old, or
+    the current one, depending on which group ran first."""
     records = [
         {"record": r.record, "expr": r.expr, **({"labels": dict(r.labels)} if r.labels else {})}
         for r in recording_rules(params)
     ]
     groups = {
         "groups": [
-            {"name": "anthropic-otel.rules", "interval": scrape_interval(params), "rules": records},
             {
-                "name": "anthropic-otel.alerts",
+                "name": "anthropic-otel",
                 "interval": scrape_interval(params),
-                "rules": [alert_rule(a, params, grafana_url) for a in ALERTS],
+                "rules": records + [alert_rule(a, params, grafana_url) for a in ALERTS],
             },
         ]
     }
