@@ -186,8 +186,8 @@ def test_compose_pins_images_and_binds_loopback() -> None:
     images = {name: s.get("image") for name, s in services.items()}
     assert images == {
         "otel-collector": "otel/opentelemetry-collector-contrib:0.161.0",
-        "prometheus": "prom/prometheus:v3.5.0",
-        "alertmanager": "prom/alertmanager:v0.28.1",
+        "prometheus": "prom/prometheus:v2.42.0",
+        "alertmanager": "prom/alertmanager:v0.25.0",
         "jaeger": "jaegertracing/jaeger:2.13.0",
         "grafana": "grafana/grafana:11.6.0",
         "demo": None,

@@ -13,13 +13,14 @@ from anthropic_otel.ops.alerts import Params
 from anthropic_otel.ops.prometheus import GENERATED, dump_yaml
 
 COLLECTOR_IMAGE = "otel/opentelemetry-collector-contrib:0.161.0"
-PROMETHEUS_IMAGE = "prom/prometheus:v3.5.0"
-ALERTMANAGER_IMAGE = "prom/alertmanager:v0.28.1"
+# The releases the tests run (Debian bookworm's prometheus and prometheus-alertmanager packages).
+PROMETHEUS_IMAGE = "prom/prometheus:v2.42.0"
+ALERTMANAGER_IMAGE = "prom/alertmanager:v0.25.0"
 # Jaeger v2.13.0 is the release built from the module version v1.76.0.
 JAEGER_IMAGE = "jaegertracing/jaeger:2.13.0"
 GRAFANA_IMAGE = "grafana/grafana:11.6.0"
 PYTHON_IMAGE = "python:3.12.11-slim-bookworm"
-ANTHROPIC_SDK = "anthropic==2.13.0"
+ANTHROPIC_SDK = "anthropic==2.15.0"
 COLLECTOR_CONFIG = "./collector-config/otel-collector.yaml"
 DOCKERFILE = "Dockerfile.demo"
 
@@ -107,7 +108,7 @@ FROM {PYTHON_IMAGE}
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY src ./src
-RUN pip install --no-cache-dir . {ANTHROPIC_SDK}
+RUN pip install --no-cache-dir ".[sdk]" {ANTHROPIC_SDK}
 USER nobody
 CMD ["python", "-m", "anthropic_otel", "demo", "--loop", "--otlp", "http://otel-collector:4318"]
 """
