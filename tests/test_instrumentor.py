@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 
 import anthropic
 import pytest
@@ -93,19 +94,16 @@ def test_options_from_the_environment() -> None:
     assert config.resolve({}, {}).capture_content is False
 
 
-def test_content_is_recorded_only_when_asked(fake: FakeAnthropic, spans: Spans) -> None:
-    anthropic_otel.uninstrument()
-    anthropic_otel.instrument(capture_content=True)
-    try:
-        client = anthropic.Anthropic(base_url=fake.base_url, api_key="k", max_retries=0)
-        fake.enqueue(Reply.message("Why did the span end?"))
-        client.messages.create(model=MODEL, max_tokens=10, messages=USER, system="Be brief.")
-        fake.enqueue(Reply.message("Because it was read"))
-        for _ in client.messages.create(model=MODEL, max_tokens=10, messages=USER, stream=True):
-            pass
-    finally:
-        anthropic_otel.uninstrument()
-        anthropic_otel.instrument()
+def test_content_is_recorded_only_when_asked(
+    fake: FakeAnthropic, spans: Spans, reinstrument: Callable[..., None]
+) -> None:
+    reinstrument(capture_content=True)
+    client = anthropic.Anthropic(base_url=fake.base_url, api_key="k", max_retries=0)
+    fake.enqueue(Reply.message("Why did the span end?"))
+    client.messages.create(model=MODEL, max_tokens=10, messages=USER, system="Be brief.")
+    fake.enqueue(Reply.message("Because it was read"))
+    for _ in client.messages.create(model=MODEL, max_tokens=10, messages=USER, stream=True):
+        pass
     plain, streamed = spans.calls()
     assert json.loads(plain.attributes["gen_ai.input.messages"]) == [
         {"role": "user", "parts": [{"type": "text", "content": USER[0]["content"]}]}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import anthropic
@@ -133,16 +134,13 @@ def test_stream_metrics(driver: Driver, fake: FakeAnthropic, measured: Metrics) 
     assert measured.total("anthropic.client.tokens", anthropic__token__type="output") == 4
 
 
-def test_declared_keys_and_user_id_only_when_allowed(fake: FakeAnthropic, measured: Metrics) -> None:
-    anthropic_otel.uninstrument()
-    anthropic_otel.instrument(metric_attributes="tenant", metrics_include_user_id=True)
-    try:
-        client = anthropic.Anthropic(base_url=fake.base_url, api_key="k", max_retries=0)
-        with attribution(feature="chat", user_id="u-7", tenant="acme", region="eu"):
-            client.messages.create(model=SONNET, max_tokens=5, messages=USER)
-    finally:
-        anthropic_otel.uninstrument()
-        anthropic_otel.instrument()
+def test_declared_keys_and_user_id_only_when_allowed(
+    fake: FakeAnthropic, measured: Metrics, reinstrument: Callable[..., None]
+) -> None:
+    reinstrument(metric_attributes="tenant", metrics_include_user_id=True)
+    client = anthropic.Anthropic(base_url=fake.base_url, api_key="k", max_retries=0)
+    with attribution(feature="chat", user_id="u-7", tenant="acme", region="eu"):
+        client.messages.create(model=SONNET, max_tokens=5, messages=USER)
     for attributes, _ in measured.points("anthropic.client.attempts"):
         assert (attributes["app.feature"], attributes["app.tenant"], attributes["user.id"]) == ("chat", "acme", "u-7")
         assert "app.region" not in attributes
@@ -210,18 +208,15 @@ def test_rate_limit_headroom_gauges(fake: FakeAnthropic, measured: Metrics) -> N
     }
 
 
-def test_token_anomaly_event_and_counter(fake: FakeAnthropic, measured: Metrics, spans: Spans) -> None:
-    anthropic_otel.uninstrument()
-    anthropic_otel.instrument(anomaly_factor=2, anomaly_warmup=3)
-    try:
-        client = anthropic.Anthropic(base_url=fake.base_url, api_key="k", max_retries=0)
-        with attribution(feature="anomalies"):
-            for tokens in (100, 100, 100, 201, 150):
-                fake.enqueue(Reply.message(model=SONNET, input_tokens=tokens))
-                client.messages.create(model=SONNET, max_tokens=5, messages=USER)
-    finally:
-        anthropic_otel.uninstrument()
-        anthropic_otel.instrument()
+def test_token_anomaly_event_and_counter(
+    fake: FakeAnthropic, measured: Metrics, spans: Spans, reinstrument: Callable[..., None]
+) -> None:
+    reinstrument(anomaly_factor=2, anomaly_warmup=3)
+    client = anthropic.Anthropic(base_url=fake.base_url, api_key="k", max_retries=0)
+    with attribution(feature="anomalies"):
+        for tokens in (100, 100, 100, 201, 150):
+            fake.enqueue(Reply.message(model=SONNET, input_tokens=tokens))
+            client.messages.create(model=SONNET, max_tokens=5, messages=USER)
     assert measured.total("anthropic.client.token_anomalies", app__feature="anomalies") == 1
     events = [(span.attributes["gen_ai.usage.input_tokens"], list(span.events)) for span in spans.calls()]
     flagged = [(tokens, [e for e in found if e.name == "anthropic.token_anomaly"]) for tokens, found in events]
