@@ -186,6 +186,10 @@ class Driver:
 
         return asyncio.run(main())
 
+    def pick(self, sync: Any, async_: Any) -> Any:
+        """`sync` for the sync client, `async_` for the async one."""
+        return sync if self.mode == "sync" else async_
+
     @staticmethod
     async def settle(value: Any) -> Any:
         """`value`, awaited if it is awaitable: what a call of either client gives in the end."""
@@ -209,6 +213,12 @@ class Driver:
         else:
             async for item in iterable:  # type: ignore[attr-defined]
                 yield item
+
+    async def first(self, iterable: Any) -> Any:
+        """The next item of a sync or an async iterable (which is left open)."""
+        if self.mode == "sync":
+            return next(iter(iterable))
+        return await iterable.__aiter__().__anext__()
 
     def create(self, client_options: dict[str, Any] | None = None, **kwargs: Any) -> Any:
         body = {"model": MODEL, "max_tokens": 100, "messages": USER, **kwargs}
