@@ -11,7 +11,7 @@ import pytest
 
 from anthropic_otel import attribution
 from anthropic_otel.testing import FakeAnthropic, Reply
-from conftest import LOGS, USER, Driver, Spans
+from conftest import LOGS, Driver, Spans
 
 SONNET = "claude-sonnet-4-5-20250929"
 
@@ -61,13 +61,16 @@ def test_failed_call_log_has_error_type(driver: Driver, fake: FakeAnthropic, spa
 
 
 def test_json_line(
-    fake: FakeAnthropic, spans: Spans, caplog: pytest.LogCaptureFixture, reinstrument: Callable[..., None]
+    driver: Driver,
+    fake: FakeAnthropic,
+    spans: Spans,
+    caplog: pytest.LogCaptureFixture,
+    reinstrument: Callable[..., None],
 ) -> None:
     reinstrument(json_logger="anthropic.calls")
     fake.enqueue(Reply.message(model=SONNET, id="msg_json", input_tokens=1000, output_tokens=500))
-    client = anthropic.Anthropic(base_url=fake.base_url, api_key="k", max_retries=0)
     with caplog.at_level(logging.INFO, logger="anthropic.calls"), attribution(feature="f", user_id="u"):
-        client.messages.create(model=SONNET, max_tokens=5, messages=USER)
+        driver.create(model=SONNET, max_tokens=5)
     (line,) = [r.getMessage() for r in caplog.records if r.name == "anthropic.calls"]
     data = json.loads(line)
     span = spans.one()
