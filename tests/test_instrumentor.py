@@ -20,11 +20,10 @@ def hooked() -> bool:
     return hasattr(sdk_compat.base_client().SyncAPIClient.request, "__wrapped__")
 
 
-def test_instrument_twice_is_harmless(fake: FakeAnthropic, spans: Spans) -> None:
+def test_instrument_twice_is_harmless(driver: Driver, spans: Spans) -> None:
     anthropic_otel.instrument()
     anthropic_otel.instrument()
-    client = anthropic.Anthropic(base_url=fake.base_url, api_key="k", max_retries=0)
-    client.messages.create(model=MODEL, max_tokens=10, messages=USER)
+    driver.create(max_tokens=10)
     assert len(spans.calls()) == 1
 
 
