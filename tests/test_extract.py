@@ -359,6 +359,26 @@ def test_stream_state_ignores_other_events_and_reads_sdk_models() -> None:
 # --- rate limits ----------------------------------------------------------------------------------------------
 
 
+def test_rate_limit_headers_are_read_in_one_pass_whatever_their_case() -> None:
+    http = sdk_compat.http_module()
+    headers = http.Headers(
+        [
+            ("Anthropic-RateLimit-Requests-Limit", "50"),
+            ("anthropic-ratelimit-requests-remaining", "49"),
+            ("anthropic-ratelimit-requests-reset", "2026-11-24T20:00:00Z"),
+            ("anthropic-ratelimit-tokens-remaining", "not-a-number"),
+            ("anthropic-ratelimit-priority-input-tokens-limit", "1000"),
+            ("request-id", "req_1"),
+        ]
+    )
+    assert extract.rate_limits(headers) == {
+        "requests-limit": 50,
+        "requests-remaining": 49,
+        "priority-input-tokens-limit": 1000,
+    }
+    assert extract.rate_limits(None) == {}
+
+
 def test_rate_limits_take_limit_and_remaining_counts_only() -> None:
     headers = sdk_compat.http_module().Headers(
         [

@@ -13,7 +13,7 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
 import anthropic_otel
-from anthropic_otel import attribution, extract, sdk_compat
+from anthropic_otel import attribution, sdk_compat
 from anthropic_otel.metrics import HEADROOM, TOKENS, Tally
 from anthropic_otel.testing import FakeAnthropic, Reply
 from conftest import USER, Driver, Metrics, Spans
@@ -322,23 +322,3 @@ def test_counters_stay_cumulative_across_instrument_calls_on_one_meter_provider(
         anthropic_otel.instrument()
     tokens = {dict(key)["anthropic.token.type"]: value for key, value in sums_of(reader, TOKENS).items()}
     assert tokens == {"input": 80, "output": 6, "cache_read": 0, "cache_write_5m": 0, "cache_write_1h": 0}
-
-
-def test_rate_limit_headers_are_read_in_one_pass_whatever_their_case() -> None:
-    http = sdk_compat.http_module()
-    headers = http.Headers(
-        [
-            ("Anthropic-RateLimit-Requests-Limit", "50"),
-            ("anthropic-ratelimit-requests-remaining", "49"),
-            ("anthropic-ratelimit-requests-reset", "2026-11-24T20:00:00Z"),
-            ("anthropic-ratelimit-tokens-remaining", "not-a-number"),
-            ("anthropic-ratelimit-priority-input-tokens-limit", "1000"),
-            ("request-id", "req_1"),
-        ]
-    )
-    assert extract.rate_limits(headers) == {
-        "requests-limit": 50,
-        "requests-remaining": 49,
-        "priority-input-tokens-limit": 1000,
-    }
-    assert extract.rate_limits(None) == {}
