@@ -7,8 +7,10 @@ The tracer provider is the global one, as in production: on anthropic 1.14+ the 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
-from collections.abc import Iterator
+import inspect
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from typing import Any
 
 import anthropic
@@ -118,6 +120,24 @@ def spans() -> Iterator[Spans]:
     yield Spans()
 
 
+@pytest.fixture
+def reinstrument() -> Iterator[Callable[..., None]]:
+    """`reinstrument(**options)`: the plugin instrumented with `options` for this test only. The session's plain
+    `anthropic_otel.instrument()` is back at teardown, also when the test (or `instrument` itself) failed."""
+    used = False
+
+    def apply(**options: Any) -> None:
+        nonlocal used
+        used = True
+        anthropic_otel.uninstrument()
+        anthropic_otel.instrument(**options)
+
+    yield apply
+    if used:
+        anthropic_otel.uninstrument()
+        anthropic_otel.instrument()
+
+
 @pytest.fixture(scope="session")
 def fake_server() -> Iterator[FakeAnthropic]:
     with FakeAnthropic() as server:
@@ -132,20 +152,32 @@ def fake(fake_server: FakeAnthropic) -> Iterator[FakeAnthropic]:
 
 
 class Driver:
-    """Runs one scenario on a sync or an async client, so that each test is written once for both."""
+    """Runs one scenario on a sync or an async client, so that each test is written once for both.
+
+    A scenario is `scenario(client)`. It may return a value, or an awaitable for the async client; or it may be
+    an `async def` written once for both clients, with `settle`, `entered` and `each` where the two differ (it then
+    runs in an event loop on the sync client too)."""
 
     def __init__(self, mode: str, base_url: str) -> None:
         self.mode = mode
         self.base_url = base_url
 
-    def client(self, **options: Any) -> Any:
-        cls = anthropic.Anthropic if self.mode == "sync" else anthropic.AsyncAnthropic
-        return cls(base_url=self.base_url, api_key="sk-test-secret", **{"max_retries": 0, **options})
+    def client_class(self, name: str = "Anthropic") -> Any:
+        """The SDK's client class `name` ("Anthropic", "AnthropicVertex", "AnthropicBedrock") for this mode."""
+        return getattr(anthropic, name if self.mode == "sync" else f"Async{name}")
 
-    def run(self, scenario: Any, **options: Any) -> Any:
-        """`scenario(client)` returns a value or, for the async client, an awaitable."""
+    def client(self, client_class: str = "Anthropic", **options: Any) -> Any:
+        """A client of the fake API, without retries unless asked; the platform clients take their own credentials."""
+        defaults: dict[str, Any] = {"base_url": self.base_url, "max_retries": 0}
+        if client_class == "Anthropic":
+            defaults["api_key"] = "sk-test-secret"
+        return self.client_class(client_class)(**{**defaults, **options})
+
+    def run(self, scenario: Callable[[Any], Any], **options: Any) -> Any:
+        """`scenario(client)` for a client made with `options` (see `client`); its result, awaited if need be."""
         if self.mode == "sync":
-            return scenario(self.client(**options))
+            result = scenario(self.client(**options))
+            return asyncio.run(result) if asyncio.iscoroutine(result) else result
 
         async def main() -> Any:
             client = self.client(**options)
@@ -154,11 +186,52 @@ class Driver:
 
         return asyncio.run(main())
 
+    def pick(self, sync: Any, async_: Any) -> Any:
+        """`sync` for the sync client, `async_` for the async one."""
+        return sync if self.mode == "sync" else async_
+
+    @staticmethod
+    async def settle(value: Any) -> Any:
+        """`value`, awaited if it is awaitable: what a call of either client gives in the end."""
+        return await value if inspect.isawaitable(value) else value
+
+    @contextlib.asynccontextmanager
+    async def entered(self, manager: Any) -> AsyncIterator[Any]:
+        """`with manager` for the sync client, `async with manager` for the async one."""
+        if self.mode == "sync":
+            with manager as value:
+                yield value
+        else:
+            async with manager as value:
+                yield value
+
+    async def each(self, iterable: Iterable[Any]) -> AsyncIterator[Any]:
+        """The items of a sync or an async iterable (read it to the end: a `break` leaves the inner one open)."""
+        if self.mode == "sync":
+            for item in iterable:
+                yield item
+        else:
+            async for item in iterable:  # type: ignore[attr-defined]
+                yield item
+
+    async def first(self, iterable: Any) -> Any:
+        """The next item of a sync or an async iterable (which is left open)."""
+        if self.mode == "sync":
+            return next(iter(iterable))
+        return await iterable.__aiter__().__anext__()
+
     def create(self, client_options: dict[str, Any] | None = None, **kwargs: Any) -> Any:
         body = {"model": MODEL, "max_tokens": 100, "messages": USER, **kwargs}
         return self.run(lambda client: client.messages.create(**body), **(client_options or {}))
 
-    def stream_events(self, *, stop_after: int | None = None, close: bool = False, **kwargs: Any) -> list[Any]:
+    def stream_events(
+        self,
+        client_options: dict[str, Any] | None = None,
+        *,
+        stop_after: int | None = None,
+        close: bool = False,
+        **kwargs: Any,
+    ) -> list[Any]:
         """Reads a `stream=True` call: all of it, or `stop_after` events and then breaks (and closes if asked)."""
         body = {"model": MODEL, "max_tokens": 100, "messages": USER, "stream": True, **kwargs}
 
@@ -184,7 +257,7 @@ class Driver:
                 await stream.close()
             return events
 
-        return self.run(sync if self.mode == "sync" else async_)
+        return self.run(sync if self.mode == "sync" else async_, **(client_options or {}))
 
 
 @pytest.fixture(params=["sync", "async"])

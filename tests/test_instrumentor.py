@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
+from collections.abc import Callable
+from typing import Any
 
 import anthropic
 import pytest
@@ -19,11 +20,10 @@ def hooked() -> bool:
     return hasattr(sdk_compat.base_client().SyncAPIClient.request, "__wrapped__")
 
 
-def test_instrument_twice_is_harmless(fake: FakeAnthropic, spans: Spans) -> None:
+def test_instrument_twice_is_harmless(driver: Driver, spans: Spans) -> None:
     anthropic_otel.instrument()
     anthropic_otel.instrument()
-    client = anthropic.Anthropic(base_url=fake.base_url, api_key="k", max_retries=0)
-    client.messages.create(model=MODEL, max_tokens=10, messages=USER)
+    driver.create(max_tokens=10)
     assert len(spans.calls()) == 1
 
 
@@ -93,19 +93,19 @@ def test_options_from_the_environment() -> None:
     assert config.resolve({}, {}).capture_content == "none"
 
 
-def test_content_is_recorded_only_when_asked(fake: FakeAnthropic, spans: Spans) -> None:
-    anthropic_otel.uninstrument()
-    anthropic_otel.instrument(capture_content=True)
-    try:
-        client = anthropic.Anthropic(base_url=fake.base_url, api_key="k", max_retries=0)
-        fake.enqueue(Reply.message("Why did the span end?"))
-        client.messages.create(model=MODEL, max_tokens=10, messages=USER, system="Be brief.")
-        fake.enqueue(Reply.message("Because it was read"))
-        for _ in client.messages.create(model=MODEL, max_tokens=10, messages=USER, stream=True):
+def test_content_is_recorded_only_when_asked(
+    driver: Driver, fake: FakeAnthropic, spans: Spans, reinstrument: Callable[..., None]
+) -> None:
+    reinstrument(capture_content=True)
+    fake.enqueue(Reply.message("Why did the span end?"), Reply.message("Because it was read"))
+
+    async def scenario(client: Any) -> None:
+        await driver.settle(client.messages.create(model=MODEL, max_tokens=10, messages=USER, system="Be brief."))
+        stream = await driver.settle(client.messages.create(model=MODEL, max_tokens=10, messages=USER, stream=True))
+        async for _ in driver.each(stream):
             pass
-    finally:
-        anthropic_otel.uninstrument()
-        anthropic_otel.instrument()
+
+    driver.run(scenario)
     plain, streamed = spans.calls()
     assert json.loads(plain.attributes["gen_ai.input.messages"]) == [
         {"role": "user", "parts": [{"type": "text", "content": USER[0]["content"]}]}
@@ -121,17 +121,9 @@ def test_content_is_recorded_only_when_asked(fake: FakeAnthropic, spans: Spans) 
 def test_with_raw_response(driver: Driver, fake: FakeAnthropic, spans: Spans) -> None:
     fake.enqueue(Reply.message("raw words", id="msg_raw", input_tokens=5))
 
-    def scenario(client: anthropic.Anthropic) -> object:
-        raw = client.messages.with_raw_response.create(model=MODEL, max_tokens=10, messages=USER)
-        if driver.mode == "sync":
-            return raw, raw.parse()
-
-        async def parse() -> object:
-            response = await raw  # type: ignore[misc]
-            parsed = response.parse()  # a coroutine, except on 0.x's legacy raw response
-            return response, (await parsed if asyncio.iscoroutine(parsed) else parsed)
-
-        return parse()
+    async def scenario(client: Any) -> tuple[Any, Any]:
+        raw = await driver.settle(client.messages.with_raw_response.create(model=MODEL, max_tokens=10, messages=USER))
+        return raw, await driver.settle(raw.parse())  # a coroutine on the async client, except 0.x's legacy one
 
     raw, message = driver.run(scenario)
     assert message.id == "msg_raw"
@@ -143,56 +135,64 @@ def test_with_raw_response(driver: Driver, fake: FakeAnthropic, spans: Spans) ->
     assert span.attributes["anthropic.request.id"] == "req_fake_000001"
 
 
-def test_with_streaming_response_ends_the_span(fake: FakeAnthropic, spans: Spans) -> None:
-    fake.enqueue(Reply.message("streamed raw", id="msg_sraw"))
-    client = anthropic.Anthropic(base_url=fake.base_url, api_key="k", max_retries=0)
-    with client.messages.with_streaming_response.create(model=MODEL, max_tokens=10, messages=USER) as response:
-        assert response.parse().id == "msg_sraw"
+def test_with_streaming_response_ends_the_span(driver: Driver, fake: FakeAnthropic, spans: Spans) -> None:
+    fake.enqueue(Reply.message("streamed raw", id="msg_sraw", input_tokens=3))
+
+    async def scenario(client: Any) -> str:
+        create = client.messages.with_streaming_response.create(model=MODEL, max_tokens=10, messages=USER)
+        async with driver.entered(create) as response:
+            return (await driver.settle(response.parse())).id
+
+    assert driver.run(scenario) == "msg_sraw"
     span = spans.one()
     assert span.attributes["gen_ai.response.id"] == "msg_sraw"
     assert span.attributes["anthropic.request.id"] == "req_fake_000001"
     assert span.attributes["http.response.status_code"] == 200
+    assert span.attributes["gen_ai.usage.input_tokens"] == 3
 
 
-def test_beta_messages(fake: FakeAnthropic, spans: Spans) -> None:
+def test_beta_messages(driver: Driver, fake: FakeAnthropic, spans: Spans) -> None:
     fake.enqueue(Reply.message(id="msg_beta"))
-    client = anthropic.Anthropic(base_url=fake.base_url, api_key="k", max_retries=0)
-    message = client.beta.messages.create(model=MODEL, max_tokens=10, messages=USER)
+    message = driver.run(lambda client: client.beta.messages.create(model=MODEL, max_tokens=10, messages=USER))
     assert message.id == "msg_beta"
     assert fake.requests[-1].path.startswith("/v1/messages")  # 2.x sends beta calls without ?beta=true
     assert spans.one().attributes["gen_ai.response.id"] == "msg_beta"
 
 
-def test_other_endpoints_are_left_alone(fake: FakeAnthropic, spans: Spans) -> None:
-    client = anthropic.Anthropic(base_url=fake.base_url, api_key="k", max_retries=0)
-    client.messages.count_tokens(model=MODEL, messages=USER)
+def test_other_endpoints_are_left_alone(driver: Driver, fake: FakeAnthropic, spans: Spans) -> None:
+    driver.run(lambda client: client.messages.count_tokens(model=MODEL, messages=USER))
     assert spans.calls() == []
     assert [span for span in spans.finished() if span.instrumentation_scope.name == "anthropic_otel"] == []
 
 
-def test_vertex_client(fake: FakeAnthropic, spans: Spans) -> None:
+def test_vertex_client(driver: Driver, fake: FakeAnthropic, spans: Spans) -> None:
     fake.enqueue(Reply.message(id="msg_vertex"))
-    client = anthropic.AnthropicVertex(
-        region="us-east5", project_id="proj", access_token="token", base_url=fake.base_url, max_retries=0
+    message = driver.run(
+        lambda client: client.messages.create(model=MODEL, max_tokens=10, messages=USER),
+        client_class="AnthropicVertex",
+        region="us-east5",
+        project_id="proj",
+        access_token="token",
     )
-    assert client.messages.create(model=MODEL, max_tokens=10, messages=USER).id == "msg_vertex"
+    assert message.id == "msg_vertex"
     span = spans.one()
     assert span.attributes["gen_ai.provider.name"] == "gcp.vertex_ai"
     assert span.attributes["gen_ai.response.id"] == "msg_vertex"
     assert span.status.status_code is StatusCode.OK
 
 
-def test_bedrock_client(fake: FakeAnthropic, spans: Spans) -> None:
+def test_bedrock_client(driver: Driver, fake: FakeAnthropic, spans: Spans) -> None:
     pytest.importorskip("boto3", reason="AnthropicBedrock signs requests with boto3/botocore")
     fake.enqueue(Reply.message(id="msg_bedrock"))
-    client = anthropic.AnthropicBedrock(
+    message = driver.run(
+        lambda client: client.messages.create(
+            model="anthropic.claude-sonnet-4-5-20250929-v1:0", max_tokens=10, messages=USER
+        ),
+        client_class="AnthropicBedrock",
         aws_access_key="AKIATEST",
         aws_secret_key="secret",
         aws_region="us-east-1",
-        base_url=fake.base_url,
-        max_retries=0,
     )
-    message = client.messages.create(model="anthropic.claude-sonnet-4-5-20250929-v1:0", max_tokens=10, messages=USER)
     assert message.id == "msg_bedrock"
     span = spans.one()
     assert span.attributes["gen_ai.provider.name"] == "aws.bedrock"
@@ -201,27 +201,16 @@ def test_bedrock_client(fake: FakeAnthropic, spans: Spans) -> None:
     assert "secret" not in text and "AKIATEST" not in text
 
 
-def test_with_streaming_response_async(fake: FakeAnthropic, spans: Spans) -> None:
-    import asyncio
-
-    fake.enqueue(Reply.message("streamed raw", id="msg_sraw_async", input_tokens=3))
-
-    async def main() -> str:
-        client = anthropic.AsyncAnthropic(base_url=fake.base_url, api_key="k", max_retries=0)
-        async with client.messages.with_streaming_response.create(model=MODEL, max_tokens=10, messages=USER) as raw:
-            return (await raw.parse()).id
-
-    assert asyncio.run(main()) == "msg_sraw_async"
-    span = spans.one()
-    assert span.attributes["gen_ai.response.id"] == "msg_sraw_async"
-    assert span.attributes["gen_ai.usage.input_tokens"] == 3
-
-
-def test_raw_stream_parsed_later(fake: FakeAnthropic, spans: Spans) -> None:
+def test_raw_stream_parsed_later(driver: Driver, fake: FakeAnthropic, spans: Spans) -> None:
     fake.enqueue(Reply.message("raw stream words", id="msg_raw_stream"))
-    client = anthropic.Anthropic(base_url=fake.base_url, api_key="k", max_retries=0)
-    raw = client.messages.with_raw_response.create(model=MODEL, max_tokens=10, messages=USER, stream=True)
-    events = [event.type for event in raw.parse()]
+
+    async def scenario(client: Any) -> list[str]:
+        create = client.messages.with_raw_response.create
+        raw = await driver.settle(create(model=MODEL, max_tokens=10, messages=USER, stream=True))
+        stream = await driver.settle(raw.parse())
+        return [event.type async for event in driver.each(stream)]
+
+    events = driver.run(scenario)
     assert events[-1] == "message_stop"
     span = spans.one()
     assert span.attributes["gen_ai.response.id"] == "msg_raw_stream"

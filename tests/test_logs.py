@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 
 import anthropic
 import pytest
 
-import anthropic_otel
 from anthropic_otel import attribution
 from anthropic_otel.testing import FakeAnthropic, Reply
-from conftest import LOGS, USER, Driver, Spans
+from conftest import LOGS, Driver, Spans
 
 SONNET = "claude-sonnet-4-5-20250929"
 
@@ -61,17 +61,17 @@ def test_failed_call_log_has_error_type(driver: Driver, fake: FakeAnthropic, spa
     assert record.severity_text == "WARN"
 
 
-def test_json_line(fake: FakeAnthropic, spans: Spans, caplog: pytest.LogCaptureFixture) -> None:
-    anthropic_otel.uninstrument()
-    anthropic_otel.instrument(json_logger="anthropic.calls")
-    try:
-        fake.enqueue(Reply.message(model=SONNET, id="msg_json", input_tokens=1000, output_tokens=500))
-        client = anthropic.Anthropic(base_url=fake.base_url, api_key="k", max_retries=0)
-        with caplog.at_level(logging.INFO, logger="anthropic.calls"), attribution(feature="f", user_id="u"):
-            client.messages.create(model=SONNET, max_tokens=5, messages=USER)
-    finally:
-        anthropic_otel.uninstrument()
-        anthropic_otel.instrument()
+def test_json_line(
+    driver: Driver,
+    fake: FakeAnthropic,
+    spans: Spans,
+    caplog: pytest.LogCaptureFixture,
+    reinstrument: Callable[..., None],
+) -> None:
+    reinstrument(json_logger="anthropic.calls")
+    fake.enqueue(Reply.message(model=SONNET, id="msg_json", input_tokens=1000, output_tokens=500))
+    with caplog.at_level(logging.INFO, logger="anthropic.calls"), attribution(feature="f", user_id="u"):
+        driver.create(model=SONNET, max_tokens=5)
     (line,) = [r.getMessage() for r in caplog.records if r.name == "anthropic.calls"]
     data = json.loads(line)
     span = spans.one()

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import anthropic
 import pytest
@@ -11,7 +13,7 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
 import anthropic_otel
-from anthropic_otel import attribution, extract, sdk_compat
+from anthropic_otel import attribution, sdk_compat
 from anthropic_otel.metrics import REMAINING, TOKENS, Tally
 from anthropic_otel.testing import FakeAnthropic, Reply
 from conftest import USER, Driver, Metrics, Spans
@@ -133,16 +135,12 @@ def test_stream_metrics(driver: Driver, fake: FakeAnthropic, measured: Metrics) 
     assert measured.total("anthropic.client.tokens", anthropic__token__type="output") == 4
 
 
-def test_declared_keys_and_user_id_only_when_allowed(fake: FakeAnthropic, measured: Metrics) -> None:
-    anthropic_otel.uninstrument()
-    anthropic_otel.instrument(metric_attributes="tenant", metrics_include_user_id=True)
-    try:
-        client = anthropic.Anthropic(base_url=fake.base_url, api_key="k", max_retries=0)
-        with attribution(feature="chat", user_id="u-7", tenant="acme", region="eu"):
-            client.messages.create(model=SONNET, max_tokens=5, messages=USER)
-    finally:
-        anthropic_otel.uninstrument()
-        anthropic_otel.instrument()
+def test_declared_keys_and_user_id_only_when_allowed(
+    driver: Driver, measured: Metrics, reinstrument: Callable[..., None]
+) -> None:
+    reinstrument(metric_attributes="tenant", metrics_include_user_id=True)
+    with attribution(feature="chat", user_id="u-7", tenant="acme", region="eu"):
+        driver.create(model=SONNET)
     for attributes, _ in measured.points("anthropic.client.attempts"):
         assert (attributes["app.feature"], attributes["app.tenant"], attributes["user.id"]) == ("chat", "acme", "u-7")
         assert "app.region" not in attributes
@@ -175,25 +173,23 @@ def test_attribution_keeps_threads_and_tasks_apart(fake: FakeAnthropic, measured
     assert users == sorted([f"user-{n}" for n in range(8)] + [f"task-user-{n}" for n in range(6)])
 
 
-def test_baggage_attribution(fake: FakeAnthropic, spans: Spans) -> None:
+def test_baggage_attribution(driver: Driver, spans: Spans) -> None:
     from opentelemetry import baggage, context
 
     token = context.attach(baggage.set_baggage("user.id", "from-baggage", baggage.set_baggage("app.feature", "b")))
     try:
-        client = anthropic.Anthropic(base_url=fake.base_url, api_key="k", max_retries=0)
         with attribution(feature="explicit"):
-            client.messages.create(model=SONNET, max_tokens=5, messages=USER)
+            driver.create(model=SONNET)
     finally:
         context.detach(token)
     span = spans.one()
     assert (span.attributes["app.feature"], span.attributes["user.id"]) == ("explicit", "from-baggage")
 
 
-def test_rate_limit_headroom_gauges(fake: FakeAnthropic, measured: Metrics) -> None:
-    client = anthropic.Anthropic(base_url=fake.base_url, api_key="k", max_retries=0)
+def test_rate_limit_headroom_gauges(driver: Driver, fake: FakeAnthropic, measured: Metrics) -> None:
     fake.enqueue(Reply.message(model="claude-headroom-1"))
     with attribution(feature="headroom"):
-        client.messages.create(model="claude-headroom-1", max_tokens=5, messages=USER)
+        driver.create(model="claude-headroom-1")
 
     def gauge(name: str) -> dict[str, float]:
         points = measured.points(name)
@@ -217,18 +213,18 @@ def test_rate_limit_headroom_gauges(fake: FakeAnthropic, measured: Metrics) -> N
     assert gauge("anthropic.ratelimit.remaining")["tokens"] == 399000
 
 
-def test_token_anomaly_event_and_counter(fake: FakeAnthropic, measured: Metrics, spans: Spans) -> None:
-    anthropic_otel.uninstrument()
-    anthropic_otel.instrument(anomaly_factor=2, anomaly_warmup=3)
-    try:
-        client = anthropic.Anthropic(base_url=fake.base_url, api_key="k", max_retries=0)
-        with attribution(feature="anomalies"):
-            for tokens in (100, 100, 100, 201, 150):
-                fake.enqueue(Reply.message(model=SONNET, input_tokens=tokens))
-                client.messages.create(model=SONNET, max_tokens=5, messages=USER)
-    finally:
-        anthropic_otel.uninstrument()
-        anthropic_otel.instrument()
+def test_token_anomaly_event_and_counter(
+    driver: Driver, fake: FakeAnthropic, measured: Metrics, spans: Spans, reinstrument: Callable[..., None]
+) -> None:
+    reinstrument(anomaly_factor=2, anomaly_warmup=3)
+
+    async def scenario(client: Any) -> None:
+        for tokens in (100, 100, 100, 201, 150):
+            fake.enqueue(Reply.message(model=SONNET, input_tokens=tokens))
+            await driver.settle(client.messages.create(model=SONNET, max_tokens=5, messages=USER))
+
+    with attribution(feature="anomalies"):
+        driver.run(scenario)
     assert measured.total("anthropic.client.token_anomalies", app__feature="anomalies") == 1
     events = [(span.attributes["gen_ai.usage.input_tokens"], list(span.events)) for span in spans.calls()]
     flagged = [(tokens, [e for e in found if e.name == "anthropic.token_anomaly"]) for tokens, found in events]
@@ -240,41 +236,34 @@ def test_token_anomaly_event_and_counter(fake: FakeAnthropic, measured: Metrics,
     }
 
 
-def test_span_carries_the_cost(fake: FakeAnthropic, spans: Spans) -> None:
+def test_span_carries_the_cost(driver: Driver, fake: FakeAnthropic, spans: Spans) -> None:
     fake.enqueue(Reply.message(model=SONNET, input_tokens=1000, output_tokens=500))
-    anthropic.Anthropic(base_url=fake.base_url, api_key="k", max_retries=0).messages.create(
-        model=SONNET, max_tokens=5, messages=USER
-    )
+    driver.create(model=SONNET)
     assert round(spans.one().attributes["anthropic.cost.usd"], 9) == 0.0105
 
 
-def test_batch_results_are_metered_once_at_half_price(fake: FakeAnthropic, measured: Metrics) -> None:
-    fake.default = Reply.message("one two three four", id="msg_batch_sync", input_tokens=1000, output_tokens=500)
-    client = anthropic.Anthropic(base_url=fake.base_url, api_key="k", max_retries=0)
+def test_batch_results_are_metered_once_at_half_price(driver: Driver, fake: FakeAnthropic, measured: Metrics) -> None:
+    # Its own message id per client: the plugin remembers the results it metered, across tests too.
+    message_id = f"msg_batch_{driver.mode}"
+    fake.default = Reply.message("one two three four", id=message_id, input_tokens=1000, output_tokens=500)
     params = {"model": SONNET, "max_tokens": 100, "messages": USER}
-    batch = client.messages.batches.create(
-        requests=[{"custom_id": f"r{n}", "params": params} for n in range(3)]  # type: ignore[misc,list-item]
-    )
-    with attribution(feature="nightly"):
-        first = [result.result.type for result in client.messages.batches.results(batch.id)]
-        again = list(client.messages.batches.results(batch.id))  # read twice: counted once
+    requests = [{"custom_id": f"r{n}", "params": params} for n in range(3)]
+
+    async def scenario(client: Any) -> tuple[list[str], list[Any]]:
+        batch = await driver.settle(client.messages.batches.create(requests=requests))
+        with attribution(feature="nightly"):
+            results = await driver.settle(client.messages.batches.results(batch.id))
+            first = [result.result.type async for result in driver.each(results)]
+            results = await driver.settle(client.messages.batches.results(batch.id))
+            again = [result async for result in driver.each(results)]  # read twice: counted once
+        return first, again
+
+    first, again = driver.run(scenario)
     assert first == ["succeeded"] * 3 and len(again) == 3
     # 3 x (1000 x $3 + 500 x $15) / 1e6 / 2
     assert round(measured.total("anthropic.client.cost", anthropic__batch=True, app__feature="nightly"), 9) == 0.01575
     assert measured.total("anthropic.client.tokens", anthropic__batch=True, anthropic__token__type="output") == 1500
-
-
-def test_async_batch_results(fake: FakeAnthropic, measured: Metrics) -> None:
-    fake.default = Reply.message(id="msg_async_batch", input_tokens=2000, output_tokens=100)
-    params = {"model": SONNET, "max_tokens": 100, "messages": USER}
-
-    async def main() -> int:
-        client = anthropic.AsyncAnthropic(base_url=fake.base_url, api_key="k", max_retries=0)
-        batch = await client.messages.batches.create(requests=[{"custom_id": "a", "params": params}])  # type: ignore[list-item]
-        return len([result async for result in await client.messages.batches.results(batch.id)])
-
-    assert asyncio.run(main()) == 1
-    assert round(measured.total("anthropic.client.cost", anthropic__batch=True), 9) == 0.00375  # (0.006 + 0.0015) / 2
+    assert measured.total("anthropic.client.tokens", anthropic__batch=True, anthropic__token__type="input") == 3000
 
 
 def sums_of(reader: InMemoryMetricReader, name: str) -> dict[tuple[tuple[str, object], ...], float]:
@@ -336,23 +325,3 @@ def test_counters_stay_cumulative_across_instrument_calls_on_one_meter_provider(
         anthropic_otel.instrument()
     tokens = {dict(key)["anthropic.token.type"]: value for key, value in sums_of(reader, TOKENS).items()}
     assert tokens == {"input": 80, "output": 6, "cache_read": 0, "cache_write_5m": 0, "cache_write_1h": 0}
-
-
-def test_rate_limit_headers_are_read_in_one_pass_whatever_their_case() -> None:
-    http = sdk_compat.http_module()
-    headers = http.Headers(
-        [
-            ("Anthropic-RateLimit-Requests-Limit", "50"),
-            ("anthropic-ratelimit-requests-remaining", "49"),
-            ("anthropic-ratelimit-requests-reset", "2026-11-24T20:00:00Z"),
-            ("anthropic-ratelimit-tokens-remaining", "not-a-number"),
-            ("anthropic-ratelimit-priority-input-tokens-limit", "1000"),
-            ("request-id", "req_1"),
-        ]
-    )
-    assert extract.rate_limits(headers) == {
-        "requests-limit": 50,
-        "requests-remaining": 49,
-        "priority-input-tokens-limit": 1000,
-    }
-    assert extract.rate_limits(None) == {}

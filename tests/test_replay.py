@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import os
 
-import anthropic
 import pytest
 
 from anthropic_otel.testing import FakeAnthropic, Recording, cassette_dir, load_cassette
-from conftest import Spans
+from conftest import Driver, Spans
 
 # name: (id, model, stop_reason, input, cache_read, cache_write, output, request id), read off the recordings.
 EXPECTED = {
@@ -71,15 +70,13 @@ def test_every_recording_is_covered() -> None:
 
 
 @pytest.mark.parametrize("recording", RECORDINGS, ids=lambda recording: recording.name)
-def test_replayed_recording(recording: Recording, fake: FakeAnthropic, spans: Spans) -> None:
+def test_replayed_recording(recording: Recording, driver: Driver, fake: FakeAnthropic, spans: Spans) -> None:
     fake.enqueue(recording.reply())
-    client = anthropic.Anthropic(base_url=fake.base_url, api_key="k", max_retries=0)
     body = {"model": "claude-replay", "max_tokens": 1024, "messages": [{"role": "user", "content": "replay"}]}
     if recording.is_stream:
-        for _ in client.messages.create(**body, stream=True):
-            pass
+        driver.stream_events(**body)
     else:
-        client.messages.create(**body)
+        driver.create(**body)
     message_id, model, stop_reason, uncached, cache_read, cache_write, output, request_id = EXPECTED[recording.name]
     attributes = dict(spans.one().attributes or {})
     if recording.name in COSTS:

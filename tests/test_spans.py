@@ -118,8 +118,8 @@ def test_retried_stream_request_names_the_error_without_reading_its_body(
     driver: Driver, fake: FakeAnthropic, spans: Spans
 ) -> None:
     fake.enqueue(Reply.rate_limited(retry_after=0.01), Reply.message("a b c"))
-    events = driver.run(lambda client: _read_stream(client, driver.mode), max_retries=1)
-    assert events[-1] == "message_stop"
+    events = driver.stream_events({"max_retries": 1}, max_tokens=50, messages=[{"role": "user", "content": "hi"}])
+    assert events[-1].type == "message_stop"
     span = spans.one()
     assert [dict(event.attributes or {}) for event in span.events] == [
         {
@@ -129,17 +129,6 @@ def test_retried_stream_request_names_the_error_without_reading_its_body(
             "anthropic.retry.delay": 0.01,
         }
     ]
-
-
-def _read_stream(client: anthropic.Anthropic | anthropic.AsyncAnthropic, mode: str) -> object:
-    body = {"model": MODEL, "max_tokens": 50, "messages": [{"role": "user", "content": "hi"}], "stream": True}
-    if mode == "sync":
-        return [event.type for event in client.messages.create(**body)]  # type: ignore[union-attr]
-
-    async def read() -> list[str]:
-        return [event.type async for event in await client.messages.create(**body)]  # type: ignore[union-attr,misc]
-
-    return read()
 
 
 @pytest.mark.parametrize(
@@ -229,7 +218,7 @@ def test_sampling_parameters_only_when_set(driver: Driver, fake: FakeAnthropic, 
 
 
 @pytest.mark.skipif(not hasattr(anthropic.resources.messages.Messages, "parse"), reason="no messages.parse here")
-def test_messages_parse(fake: FakeAnthropic, spans: Spans) -> None:
+def test_messages_parse(driver: Driver, fake: FakeAnthropic, spans: Spans) -> None:
     import pydantic
 
     class Joke(pydantic.BaseModel):
@@ -237,8 +226,9 @@ def test_messages_parse(fake: FakeAnthropic, spans: Spans) -> None:
         punchline: str
 
     fake.enqueue(Reply.message('{"setup": "Why?", "punchline": "Because."}', id="msg_parsed"))
-    client = anthropic.Anthropic(base_url=fake.base_url, api_key="k", max_retries=0)
-    parsed = client.messages.parse(model=MODEL, max_tokens=50, messages=USER, output_format=Joke)
+    parsed = driver.run(
+        lambda client: client.messages.parse(model=MODEL, max_tokens=50, messages=USER, output_format=Joke)
+    )
     assert parsed.parsed_output == Joke(setup="Why?", punchline="Because.")
     span = spans.one()
     assert span.attributes["gen_ai.response.id"] == "msg_parsed"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import anthropic
 import pytest
@@ -81,13 +82,24 @@ def test_error_event_inside_a_200_stream(driver: Driver, fake: FakeAnthropic, sp
     assert span.attributes["error.type"] == "overloaded_error"
 
 
-def test_stream_helper_sync(fake: FakeAnthropic, spans: Spans) -> None:
+@pytest.mark.parametrize("read", ["text_stream", "until_done"])
+def test_stream_helper(driver: Driver, fake: FakeAnthropic, spans: Spans, read: str) -> None:
     fake.enqueue(Reply.message("alpha beta gamma delta", id="msg_helper", input_tokens=11))
-    client = anthropic.Anthropic(base_url=fake.base_url, api_key="k", max_retries=0)
-    with client.messages.stream(model=MODEL, max_tokens=64, messages=USER) as stream:
-        text = "".join(stream.text_stream)
-        final = stream.get_final_message()
+
+    async def scenario(client: Any) -> tuple[str, Any]:
+        async with driver.entered(client.messages.stream(model=MODEL, max_tokens=64, messages=USER)) as stream:
+            if read == "text_stream":
+                text = "".join([chunk async for chunk in driver.each(stream.text_stream)])
+                final = await driver.settle(stream.get_final_message())
+            else:
+                await driver.settle(stream.until_done())
+                final = await driver.settle(stream.get_final_message())
+                text = "".join(block.text for block in final.content)
+        return text, final
+
+    text, final = driver.run(scenario)
     assert text == "alpha beta gamma delta"
+    assert final.id == "msg_helper"
     assert final.usage.output_tokens == 4
     span = spans.one()
     assert span.attributes["gen_ai.response.id"] == "msg_helper"
@@ -96,31 +108,16 @@ def test_stream_helper_sync(fake: FakeAnthropic, spans: Spans) -> None:
     assert span.status.status_code is StatusCode.OK
 
 
-def test_stream_helper_async(fake: FakeAnthropic, spans: Spans) -> None:
-    import asyncio
+def test_stream_is_still_the_sdks_stream(driver: Driver, fake: FakeAnthropic, spans: Spans) -> None:
+    async def scenario(client: Any) -> None:
+        stream = await driver.settle(client.messages.create(model=MODEL, max_tokens=64, messages=USER, stream=True))
+        async with driver.entered(stream):
+            assert isinstance(stream, driver.pick(anthropic.Stream, anthropic.AsyncStream))
+            assert stream.response.status_code == 200
+            first = await driver.first(stream)
+            assert first.type == "message_start"
 
-    fake.enqueue(Reply.message("alpha beta gamma", id="msg_async_helper"))
-
-    async def main() -> str:
-        client = anthropic.AsyncAnthropic(base_url=fake.base_url, api_key="k", max_retries=0)
-        async with client.messages.stream(model=MODEL, max_tokens=64, messages=USER) as stream:
-            await stream.until_done()
-            final = await stream.get_final_message()
-        return final.id
-
-    assert asyncio.run(main()) == "msg_async_helper"
-    span = spans.one()
-    assert span.attributes["gen_ai.usage.output_tokens"] == 3
-    assert span.status.status_code is StatusCode.OK
-
-
-def test_stream_is_still_the_sdks_stream(fake: FakeAnthropic, spans: Spans) -> None:
-    client = anthropic.Anthropic(base_url=fake.base_url, api_key="k", max_retries=0)
-    with client.messages.create(model=MODEL, max_tokens=64, messages=USER, stream=True) as stream:
-        assert isinstance(stream, anthropic.Stream)
-        assert stream.response.status_code == 200
-        first = next(iter(stream))
-        assert first.type == "message_start"
+    driver.run(scenario)
     assert len(spans.calls()) == 1
 
 
