@@ -103,6 +103,11 @@ def test_usage_attributes_are_the_shared_part_with_its_gaps() -> None:
         "gen_ai.usage.output_tokens": 500,
         "gen_ai.usage.cache_read.input_tokens": 100,
         "gen_ai.usage.cache_write.input_tokens": 50,
+        "gen_ai.usage.reasoning.output_tokens": None,
+        "anthropic.usage.server_tool_use.web_search_requests": None,
+        "anthropic.usage.server_tool_use.web_fetch_requests": None,
+        "anthropic.usage.speed": None,
+        "anthropic.usage.inference_geo": None,
         "anthropic.message.stop_reason": "end_turn",
         "anthropic.cost.usd": 0.0105,
     }
@@ -116,6 +121,11 @@ def test_usage_attributes_are_the_shared_part_with_its_gaps() -> None:
         "gen_ai.usage.output_tokens": None,
         "gen_ai.usage.cache_read.input_tokens": None,
         "gen_ai.usage.cache_write.input_tokens": None,
+        "gen_ai.usage.reasoning.output_tokens": None,
+        "anthropic.usage.server_tool_use.web_search_requests": None,
+        "anthropic.usage.server_tool_use.web_fetch_requests": None,
+        "anthropic.usage.speed": None,
+        "anthropic.usage.inference_geo": None,
         "anthropic.message.stop_reason": None,
         "anthropic.cost.usd": None,
     }

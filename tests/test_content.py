@@ -87,7 +87,7 @@ def test_input_attributes_without_messages_or_with_an_odd_system() -> None:
 def test_non_ascii_is_kept_and_long_content_is_cut() -> None:
     assert content.to_json(["café"]) == '["café"]'
     long = content.input_attributes({"messages": [{"role": "user", "content": "x" * 200_000}]})
-    assert len(long["gen_ai.input.messages"]) == content.MAX_ATTRIBUTE_CHARS
+    assert len(long["gen_ai.input.messages"]) == content.MAX_CHARS
     assert long["gen_ai.input.messages"].startswith('[{"role": "user", "parts": [{"type": "text", "content": "xxx')
 
 

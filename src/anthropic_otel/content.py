@@ -18,6 +18,9 @@ from .extract import as_str, get
 
 log = logging.getLogger(__name__)
 
+MAX_CHARS = 100_000
+"""The default cut: one huge prompt must not make a span that the exporter refuses."""
+
 
 @dataclass(frozen=True, slots=True)
 class Policy:
@@ -25,8 +28,8 @@ class Policy:
 
     mode: str = "none"
     """`none`, `span`, `event` (the log record) or `span_and_event`."""
-    max_chars: int = 100_000
-    """Longer content is cut here, so one huge prompt cannot make a span that the exporter refuses."""
+    max_chars: int = MAX_CHARS
+    """Longer content is cut here."""
     hook: Callable[[dict[str, str]], dict[str, str] | None] | None = None
 
     @property
@@ -83,12 +86,12 @@ def parts(content: object) -> list[dict[str, Any]]:
     return []
 
 
-def to_json(value: object, max_chars: int) -> str:
+def to_json(value: object, max_chars: int = MAX_CHARS) -> str:
     text = json.dumps(value, ensure_ascii=False, default=str)
     return text if len(text) <= max_chars else text[:max_chars]
 
 
-def input_attributes(body: object, max_chars: int) -> dict[str, str]:
+def input_attributes(body: object, max_chars: int = MAX_CHARS) -> dict[str, str]:
     """`gen_ai.input.messages` and `gen_ai.system_instructions` from a request body."""
     attributes: dict[str, str] = {}
     messages = get(body, "messages")
@@ -103,7 +106,7 @@ def input_attributes(body: object, max_chars: int) -> dict[str, str]:
     return attributes
 
 
-def output_attributes(content: object, stop_reason: str | None, max_chars: int) -> dict[str, str]:
+def output_attributes(content: object, stop_reason: str | None, max_chars: int = MAX_CHARS) -> dict[str, str]:
     """`gen_ai.output.messages` from a response's content blocks."""
     if not isinstance(content, (list, tuple)):
         return {}
