@@ -35,12 +35,16 @@ format: .venv/.ok
 venvs: .venv/.ok $(SDKS:%=.venvs/%/.ok)
 
 # The whole suite against every SDK generation, each in its own venv.
-# tests/ops (the operations bundle: real Collector, Prometheus, Jaeger) runs once, in `make ops-test`.
+# The whole suite against every SDK generation, each in its own venv, two at a time (the machine has two cores);
+# each run's output is printed whole when it ends. tests/ops (the operations bundle: real Collector, Prometheus,
+# Jaeger) runs once, in `make ops-test`.
 matrix: $(SDKS:%=.venvs/%/.ok)
-	@failed=""; for v in $(SDKS); do \
-		echo "== anthropic $$v ($$(.venvs/$$v/bin/python --version))"; \
-		.venvs/$$v/bin/python -m pytest -q tests --ignore=tests/ops || failed="$$failed $$v"; \
-	done; if [ -n "$$failed" ]; then echo "FAILED on anthropic:$$failed"; exit 1; fi
+	@$(MAKE) --no-print-directory -j2 -k $(SDKS:%=matrix-%) || { echo "FAILED on anthropic: $$(cat .venvs/*/failed 2>/dev/null)"; exit 1; }
+
+matrix-%: .venvs/%/.ok
+	@rm -f .venvs/$*/failed; .venvs/$*/bin/python -m pytest -q tests --ignore=tests/ops > .venvs/$*/pytest.log 2>&1 \
+		|| echo $* > .venvs/$*/failed; \
+	echo "== anthropic $* ($$(.venvs/$*/bin/python --version))"; cat .venvs/$*/pytest.log; [ ! -f .venvs/$*/failed ]
 
 # The overhead guard: a few thousand calls, failing only if the plugin adds over 100% to a bare call.
 bench-smoke: .venv/.ok
