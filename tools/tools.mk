@@ -6,7 +6,7 @@
 # reuses the Go build and module caches (GOCACHE, GOMODCACHE).
 GO ?= go
 TOOLS_BIN := .tools/bin
-TOOLS_GOFLAGS := -mod=readonly -trimpath -buildvcs=false -ldflags=-s\ -w
+TOOLS_GOFLAGS := -mod=readonly -trimpath -buildvcs=false
 TOOLS_GOENV := GOTOOLCHAIN=local
 
 .PHONY: collector jaeger ops-debian
@@ -18,11 +18,15 @@ jaeger: $(TOOLS_BIN)/jaeger
 	mkdir -p $(@D) && echo '*' > $@
 
 $(TOOLS_BIN)/otelcol: tools/otelcol/go.mod tools/otelcol/go.sum tools/otelcol/main.go | .tools/.gitignore
-	cd tools/otelcol && $(TOOLS_GOENV) $(GO) build $(TOOLS_GOFLAGS) -o $(CURDIR)/$@ .
+	cd tools/otelcol && $(TOOLS_GOENV) $(GO) build $(TOOLS_GOFLAGS) -ldflags='-s -w' -o $(CURDIR)/$@ .
 	touch $@
 
+# The version Jaeger reports (`jaeger version`), read from the module's requirement, as Jaeger's own build sets it.
+JAEGER_VERSION = $(shell sed -n 's|^[[:space:]]*github.com/jaegertracing/jaeger \(v[^ ]*\).*|\1|p' tools/jaeger/go.mod)
 $(TOOLS_BIN)/jaeger: tools/jaeger/go.mod tools/jaeger/go.sum | .tools/.gitignore
-	cd tools/jaeger && $(TOOLS_GOENV) $(GO) build $(TOOLS_GOFLAGS) -o $(CURDIR)/$@ github.com/jaegertracing/jaeger/cmd/jaeger
+	cd tools/jaeger && $(TOOLS_GOENV) $(GO) build $(TOOLS_GOFLAGS) \
+		-ldflags="-s -w -X github.com/jaegertracing/jaeger/internal/version.latestVersion=$(JAEGER_VERSION)" \
+		-o $(CURDIR)/$@ github.com/jaegertracing/jaeger/cmd/jaeger
 	touch $@
 
 ops-debian:
