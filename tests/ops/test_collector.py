@@ -308,7 +308,8 @@ def test_fleet_routes_traces_whole_samples_them_and_remote_writes_metrics(
 ) -> None:
     prometheus, prometheus_url = start_prometheus(start, tmp_path)
     with TraceSink() as sink_1, TraceSink() as sink_2:
-        gateways = []
+        gateways: list[str] = []
+        telemetry: list[str] = []
         for name, sink in (("gateway-1", sink_1), ("gateway-2", sink_2)):
             (port,) = free_ports(1)
             env = collector_env(
@@ -321,6 +322,7 @@ def test_fleet_routes_traces_whole_samples_them_and_remote_writes_metrics(
             )
             start_collector(start, name, "gateway.yaml", env)
             gateways.append(f"127.0.0.1:{port}")
+            telemetry.append(f"http://127.0.0.1:{env['OTELCOL_TELEMETRY_PORT']}/metrics")
         grpc, http = free_ports(2)
         env = collector_env(
             otlp_grpc_endpoint=f"127.0.0.1:{grpc}",
@@ -330,12 +332,12 @@ def test_fleet_routes_traces_whole_samples_them_and_remote_writes_metrics(
         start_collector(start, "agent", "agent.yaml", env)
 
         made = run_workload(
-            "traces", "--traces-endpoint", f"127.0.0.1:{grpc}", "--count", "60", "--spans-per-trace", "4",
+            "traces", "--traces-endpoint", f"127.0.0.1:{grpc}", "--count", "100", "--spans-per-trace", "4",
             "--slow-ms", "1000", "--service-name", "ops-fleet", "--environment", "ci",
         )  # fmt: skip
         kept = set(made["traces"]["error"]) | set(made["traces"]["slow"])
         healthy = set(made["traces"]["ok"])
-        assert len(made["traces"]["error"]) == 12 and len(healthy) == 48
+        assert len(made["traces"]["error"]) == 20 and len(healthy) == 80
 
         def all_kept_arrived() -> bool:
             received = sink_1.traces().keys() | sink_2.traces().keys()
@@ -387,6 +389,12 @@ def test_fleet_routes_traces_whole_samples_them_and_remote_writes_metrics(
             "anthropic_client_token_anomalies_total",
         ):
             assert expected in names
+        # load_balancing routes metrics by service: one gateway received all of this service's points.
+        accepted = []
+        for url in telemetry:
+            _, body = http_get(url)
+            accepted.append(total(parse_exposition(body.decode()), "otelcol_receiver_accepted_metric_points"))
+        assert sorted(accepted)[0] == 0 and sorted(accepted)[1] > 0, accepted
         query = urllib.parse.urlencode({"query": 'sum(anthropic_client_stop_reasons_total{service_name="ops-fleet"})'})
         _, body = http_get(f"{prometheus_url}/api/v1/query?{query}")
         assert (
