@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 import urllib.parse
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,6 @@ import pytest
 import yaml
 from binaries import (
     COLLECTOR_CONFIG,
-    Process,
     collector_env,
     eventually,
     free_ports,
@@ -57,12 +56,6 @@ HEADROOM_HAS_SIDE = '"anthropic.ratelimit.side"' in PLUGIN_METRICS
 def clean_env() -> dict[str, str]:
     """This environment without the configs' variables, so that their defaults apply."""
     return {key: value for key, value in os.environ.items() if not key.startswith(("OTELCOL_", "JAEGER_"))}
-
-
-@pytest.fixture
-def start(tmp_path: Path) -> Iterator[Callable[..., Process]]:
-    with processes(tmp_path) as start:
-        yield start
 
 
 def run_workload(*args: str) -> dict[str, Any]:
@@ -303,11 +296,31 @@ def test_single_node_traces_reach_jaeger(single_node: SingleNode) -> None:
 # --------------------------------------------------------------------------------------------------------------------
 
 
-def test_fleet_routes_traces_whole_samples_them_and_remote_writes_metrics(
-    start: Callable[..., Process], tmp_path: Path
-) -> None:
-    prometheus, prometheus_url = start_prometheus(start, tmp_path)
-    with TraceSink() as sink_1, TraceSink() as sink_2:
+@dataclass
+class Fleet:
+    made: dict[str, list[str]]
+    """The trace IDs the traces workload made, by kind: ok, error, slow."""
+    received: list[dict[str, set[str]]]
+    """Per gateway, what its trace sink received: trace ID -> span IDs."""
+    telemetry: list[str]
+    """Per gateway, the URL of its own metrics."""
+    prometheus: str
+    probe: str
+    """The trace in which the calls workload measured ops.probe.duration."""
+
+    def prometheus_api(self, path: str, **params: Any) -> Any:
+        status, body = http_get(f"{self.prometheus}/api/v1/{path}?{urllib.parse.urlencode(params)}")
+        assert status == 200, body[:300]
+        return json.loads(body)["data"]
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
+    """Two gateways (tail sampling at 0 %, each exporting to a trace sink of its own, remote-writing to Debian's
+    Prometheus) behind one agent; many synthetic traces, then the plugin's workload, sent to the agent."""
+    work = tmp_path_factory.mktemp("fleet")
+    with processes(work) as start, TraceSink() as sink_1, TraceSink() as sink_2:
+        _, prometheus_url = start_prometheus(start, work)
         gateways: list[str] = []
         telemetry: list[str] = []
         for name, sink in (("gateway-1", sink_1), ("gateway-2", sink_2)):
@@ -334,70 +347,91 @@ def test_fleet_routes_traces_whole_samples_them_and_remote_writes_metrics(
         made = run_workload(
             "traces", "--traces-endpoint", f"127.0.0.1:{grpc}", "--count", "100", "--spans-per-trace", "4",
             "--slow-ms", "1000", "--service-name", "ops-fleet", "--environment", "ci",
-        )  # fmt: skip
-        kept = set(made["traces"]["error"]) | set(made["traces"]["slow"])
-        healthy = set(made["traces"]["ok"])
-        assert len(made["traces"]["error"]) == 20 and len(healthy) == 80
-
-        def all_kept_arrived() -> bool:
-            received = sink_1.traces().keys() | sink_2.traces().keys()
-            return kept <= received
-
-        eventually(all_kept_arrived, timeout=30, what="every error and slow trace at a gateway's sink")
+        )["traces"]  # fmt: skip
+        kept = set(made["error"]) | set(made["slow"])
+        eventually(
+            lambda: kept <= sink_1.traces().keys() | sink_2.traces().keys(),
+            timeout=30,
+            what="every error and slow trace at a gateway's sink",
+        )
         time.sleep(2.5)  # past the decision wait again: anything else that was going to arrive has
-        on_1, on_2 = sink_1.traces(), sink_2.traces()
-        # Every span of a trace went through one gateway: its spans were exported in several batches.
-        assert not on_1.keys() & on_2.keys()
-        assert on_1 and on_2, "both gateways received traces"
-        for trace_id in made["traces"]["error"]:
-            assert len((on_1 | on_2)[trace_id]) == 4
-        assert len((on_1 | on_2)[made["traces"]["slow"][0]]) == 2
-        # Tail sampling at 0 %: no healthy, fast trace was kept.
-        assert (on_1.keys() | on_2.keys()) == kept
-        assert not healthy & (on_1.keys() | on_2.keys())
 
-        # Metrics: the plugin's, through the agent (load_balancing by service) into Prometheus by remote write.
-        run_workload(
+        calls = run_workload(
             "calls", "--traces-endpoint", f"127.0.0.1:{grpc}",
             "--service-name", "ops-fleet", "--environment", "ci",
         )  # fmt: skip
+        yield Fleet(made, [sink_1.traces(), sink_2.traces()], telemetry, prometheus_url, calls["probe"])
 
-        def written() -> set[str]:
-            match = urllib.parse.urlencode({"match[]": '{__name__=~"gen_ai_.+|anthropic_.+"}'})
-            status, body = http_get(f"{prometheus_url}/api/v1/series?{match}")
-            assert status == 200, body[:300]
-            series = json.loads(body)["data"]
-            for labels in series:
-                assert labels["service_name"] == "ops-fleet", labels
-                assert labels["deployment_environment_name"] == "ci", labels
-                assert not {"service_version", "host_name"} & labels.keys(), labels
-            names = {labels["__name__"] for labels in series}
-            assert "anthropic_client_stop_reasons_total" in names and "anthropic_ratelimit_headroom_ratio" in names
-            return names
 
-        names = eventually(written, timeout=30, what="the plugin's series in Prometheus")
-        for expected in (
-            "gen_ai_client_operation_duration_seconds_bucket",
-            "gen_ai_client_operation_duration_seconds_count",
-            "gen_ai_client_token_usage_sum",
-            "gen_ai_client_operation_time_to_first_chunk_seconds_count",
-            "anthropic_client_tokens_total",
-            "anthropic_client_cost_USD_total",
-            "anthropic_client_cache_savings_USD",
-            "anthropic_client_cost_unpriced_total",
-            "anthropic_client_attempts_total",
-            "anthropic_client_token_anomalies_total",
-        ):
-            assert expected in names
-        # load_balancing routes metrics by service: one gateway received all of this service's points.
-        accepted = []
-        for url in telemetry:
+def test_fleet_keeps_every_trace_whole_on_one_gateway(fleet: Fleet) -> None:
+    """load_balancing by trace ID: each trace's spans, exported by the SDK in several batches, met at one gateway."""
+    on_1, on_2 = fleet.received
+    assert not on_1.keys() & on_2.keys()
+    assert on_1 and on_2, "both gateways received traces"
+    both = on_1 | on_2
+    assert len(fleet.made["error"]) == 20
+    for trace_id in fleet.made["error"]:
+        assert len(both[trace_id]) == 4
+    assert len(both[fleet.made["slow"][0]]) == 2
+
+
+def test_fleet_tail_sampling_keeps_errors_and_slow_traces_only(fleet: Fleet) -> None:
+    """At 0 %, exactly the traces with an error span and the one over the latency threshold are kept."""
+    received = fleet.received[0].keys() | fleet.received[1].keys()
+    assert received == set(fleet.made["error"]) | set(fleet.made["slow"])
+    assert len(fleet.made["ok"]) == 80
+    assert not set(fleet.made["ok"]) & received
+
+
+def test_fleet_remote_writes_the_plugin_series(fleet: Fleet) -> None:
+    def written() -> set[str]:
+        series = fleet.prometheus_api("series", **{"match[]": '{__name__=~"gen_ai_.+|anthropic_.+"}'})
+        for labels in series:
+            assert labels["service_name"] == "ops-fleet", labels
+            assert labels["deployment_environment_name"] == "ci", labels
+            assert not {"service_version", "host_name"} & labels.keys(), labels
+        names = {labels["__name__"] for labels in series}
+        assert "anthropic_client_stop_reasons_total" in names and "anthropic_ratelimit_headroom_ratio" in names
+        return names
+
+    names = eventually(written, timeout=30, what="the plugin's series in Prometheus")
+    assert {
+        "gen_ai_client_operation_duration_seconds_bucket",
+        "gen_ai_client_operation_duration_seconds_count",
+        "gen_ai_client_token_usage_sum",
+        "gen_ai_client_operation_time_to_first_chunk_seconds_count",
+        "anthropic_client_tokens_total",
+        "anthropic_client_cost_USD_total",
+        "anthropic_client_cache_savings_USD",
+        "anthropic_client_cost_unpriced_total",
+        "anthropic_client_attempts_total",
+        "anthropic_client_token_anomalies_total",
+    } <= names
+    result = fleet.prometheus_api("query", query='sum(anthropic_client_stop_reasons_total{service_name="ops-fleet"})')
+    assert float(result["result"][0]["value"][1]) == 9  # 8 end_turn + 1 max_tokens; the failed call has none
+
+
+def test_fleet_routes_a_service_metrics_through_one_gateway(fleet: Fleet) -> None:
+    """load_balancing by service: one gateway received every metric point of the service, the other none."""
+
+    def accepted() -> list[float]:
+        points = []
+        for url in fleet.telemetry:
             _, body = http_get(url)
-            accepted.append(total(parse_exposition(body.decode()), "otelcol_receiver_accepted_metric_points"))
-        assert sorted(accepted)[0] == 0 and sorted(accepted)[1] > 0, accepted
-        query = urllib.parse.urlencode({"query": 'sum(anthropic_client_stop_reasons_total{service_name="ops-fleet"})'})
-        _, body = http_get(f"{prometheus_url}/api/v1/query?{query}")
-        assert (
-            float(json.loads(body)["data"]["result"][0]["value"][1]) == 9
-        )  # 8 end_turn + 1 max_tokens; the failed call has none
-    assert prometheus.proc.poll() is None
+            points.append(total(parse_exposition(body.decode()), "otelcol_receiver_accepted_metric_points"))
+        assert max(points) > 0
+        return points
+
+    assert sorted(eventually(accepted, timeout=30, what="metric points at a gateway"))[0] == 0
+
+
+def test_fleet_remote_writes_exemplars(fleet: Fleet) -> None:
+    """Exemplars travel by remote write too (Prometheus runs with exemplar-storage)."""
+
+    def found() -> list[str]:
+        data = fleet.prometheus_api(
+            "query_exemplars", query="ops_probe_duration_seconds_bucket", start=0, end=time.time() + 60
+        )
+        return [ex["labels"]["trace_id"] for group in data for ex in group["exemplars"]]
+
+    assert eventually(found, timeout=30, what="the probe's exemplar in Prometheus") == [fleet.probe]
