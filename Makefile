@@ -52,7 +52,7 @@ bench-smoke: .venv/.ok
 
 # The operations bundle against the real binaries (built by tools/tools.mk into .tools/bin), on the newest SDK.
 ops-test: .venv/.ok ops-tools
-	.venv/bin/python -m pytest -q tests/ops || [ $$? -eq 5 ]
+	.venv/bin/python -m pytest -q tests/ops
 
 -include tools/*.mk
 ops-tools::

@@ -305,7 +305,7 @@ class MetricsSink:
             limits = tuple(
                 (name, value)
                 for name, value in base.items()
-                if name in (n.PROVIDER, n.RESPONSE_MODEL, n.SERVER_ADDRESS)
+                if name in (n.PROVIDER, n.REQUEST_MODEL, n.RESPONSE_MODEL, n.SERVER_ADDRESS)
             )
             found = Series(
                 tuple(base.items()),
@@ -365,8 +365,11 @@ class MetricsSink:
         if usage.output is not None:
             self.token_usage.record(usage.output, series.output)
         base = series.base
+        # The call's span as the context: the duration point's exemplar links the latency panel to the trace.
         self.duration.record(
-            record.duration, base if record.error_type is None else {**base, n.ERROR_TYPE: record.error_type}
+            record.duration,
+            base if record.error_type is None else {**base, n.ERROR_TYPE: record.error_type},
+            context=record.span.context() if record.span is not None else None,
         )
         if record.time_to_first_chunk is not None:
             self.first_chunk.record(record.time_to_first_chunk, base)

@@ -33,8 +33,6 @@ from binaries import (
 )
 from fleet_sink import TraceSink
 
-from anthropic_otel import metrics as plugin_metrics
-
 WORKLOAD = Path(__file__).with_name("collector_workload.py")
 CONFIGS = sorted(COLLECTOR_CONFIG.glob("*.yaml"))
 OPENMETRICS = "application/openmetrics-text;version=1.0.0"
@@ -46,11 +44,6 @@ COMPONENTS = {
     "extensions": {"health_check"},
     "connectors": set(),
 }
-
-# Whether the plugin has these yet (they are being added to it): the assertions follow what it has.
-PLUGIN_METRICS = Path(plugin_metrics.__file__).read_text()
-HAS_BATCH_SAVINGS = '"anthropic.client.batch.savings"' in PLUGIN_METRICS
-HEADROOM_HAS_SIDE = '"anthropic.ratelimit.side"' in PLUGIN_METRICS
 
 
 def clean_env() -> dict[str, str]:
@@ -203,9 +196,10 @@ def test_single_node_series_names(single_node: SingleNode) -> None:
         "anthropic_client_stop_reasons_total",
         "anthropic_client_token_anomalies_total",
         "anthropic_ratelimit_headroom_ratio",
+        "anthropic_ratelimit_limit",
+        "anthropic_ratelimit_remaining",
+        "anthropic_client_batch_savings_USD_total",
     }
-    if HAS_BATCH_SAVINGS:
-        expected.add("anthropic_client_batch_savings_USD_total")
     assert {name for name, *_ in single_node.plugin} == expected
 
 
@@ -251,23 +245,24 @@ def test_single_node_rate_limit_headroom(single_node: SingleNode) -> None:
         "output-tokens",
     }
     requests = {"anthropic_ratelimit_kind": "requests", "gen_ai_request_model": "claude-sonnet-4-5"}
-    if HEADROOM_HAS_SIDE:
-        # Today's plugin: the raw header values by side (limit, remaining). The plugin change under way makes the
-        # gauge the share remaining/limit with no side label; from then on only the `else` branch runs.
-        assert single_node.total(headroom, **requests, anthropic_ratelimit_side="limit") == 4000
-        assert single_node.total(headroom, **requests, anthropic_ratelimit_side="remaining") == 3999
-    else:
-        assert round(single_node.total(headroom, **requests), 6) == round(3999 / 4000, 6)
+    assert single_node.total(headroom, **requests) == 0.99975  # 3,999 of 4,000 requests left
+    assert single_node.total("anthropic_ratelimit_limit", **requests) == 4000
+    headroom_labels = [labels for name, labels, _, _ in single_node.samples if name == headroom]
+    assert headroom_labels and all("app_feature" not in labels for labels in headroom_labels)
 
 
 def test_single_node_exemplars_link_to_traces(single_node: SingleNode) -> None:
     """The OpenMetrics exposition carries exemplars: a bucket links to the trace its measurement was made in."""
     probe = [ex for name, _, _, ex in single_node.samples if name == "ops_probe_duration_seconds_bucket" and ex]
     assert [ex["trace_id"] for ex in probe] == [single_node.probe]
-    # The plugin's own histograms carry an exemplar only when the plugin records them in the call's context
-    # (today it records after the call, outside it, so the SDK attaches none); any that appear name a call's trace.
+    # The plugin records a call's duration in the call's context: its buckets link to the calls' traces.
     made = {trace_id for ids in single_node.calls.values() for trace_id in ids}
-    assert {ex["trace_id"] for name, _, _, ex in single_node.plugin if ex} <= made
+    linked = {
+        ex["trace_id"]
+        for name, _, _, ex in single_node.plugin
+        if ex and name == "gen_ai_client_operation_duration_seconds_bucket"
+    }
+    assert linked and linked <= made
 
 
 def test_single_node_traces_reach_jaeger(single_node: SingleNode) -> None:
