@@ -668,3 +668,11 @@ def test_collector_config_is_copied_from_the_checkout_when_present(
     assert (out / "collector-config" / "otel-collector.yaml").read_text() == "receivers: {}\n"
     monkeypatch.setattr(bundle, "checkout_root", lambda: None)
     assert [p.name for p in bundle.write(tmp_path / "bare", {"a.yml": "a: 1\n"})] == ["a.yml"]
+
+
+def test_the_readme_shows_the_alert_reference_as_the_definitions_render_it() -> None:
+    from anthropic_otel.ops import docs
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    assert docs.table() in readme
+    assert docs.sections() in readme
