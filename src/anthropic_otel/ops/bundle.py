@@ -91,7 +91,8 @@ def write(out: Path, files: dict[str, str]) -> list[Path]:
         path.write_text(text, encoding="utf-8")
         written.append(path)
     root = checkout_root()
-    source = root / COLLECTOR_CONFIG_DIR if root else None
+    # A checkout's own configs, else the copy an installed wheel carries beside this module.
+    source = root / COLLECTOR_CONFIG_DIR if root else Path(__file__).resolve().parent / COLLECTOR_CONFIG_DIR
     target = out / COLLECTOR_CONFIG_DIR
     if source and source.is_dir() and source.resolve() != target.resolve():
         for config in sorted(source.glob("*.yaml")):
