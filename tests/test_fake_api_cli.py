@@ -45,7 +45,7 @@ def serve() -> Iterator[Callable[..., str]]:
     yield start
     for process in processes:
         process.send_signal(signal.SIGINT)
-        _, stderr = process.communicate(timeout=5)
+        _, stderr = process.communicate(timeout=60)
         assert (process.returncode, stderr) == (0, "")
 
 
