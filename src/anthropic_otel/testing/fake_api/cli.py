@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import signal
 import threading
 import time
 from collections.abc import Sequence
@@ -52,6 +53,19 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def stop_on_signals() -> None:
+    """Ctrl-C (SIGINT) and `docker stop` (SIGTERM) end the server, even when the process that started this one
+    ignored or blocked them: a child inherits both the disposition and the mask of its parent's signals."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, interrupt)
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the fake API in the foreground until Ctrl-C; 2 for a scenario that cannot be read."""
     parser = _parser()
@@ -65,6 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         tokens=args.realistic, validate=args.realistic, latency=latency, batch_seconds=args.batch_seconds
     )
     clock: Clock = FakeClock() if args.fake_clock else time.time
+    stop_on_signals()
     api = FakeAnthropic(args.host, args.port, simulation=simulation, clock=clock)
     with api:
         api.enqueue(*script)
