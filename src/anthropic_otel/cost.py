@@ -16,6 +16,7 @@ What is priced, and how:
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from fractions import Fraction
 
@@ -92,6 +93,13 @@ def token_counts(usage: Usage) -> dict[str, int]:
     return {kind: count for kind, count in counts.items() if count is not None}
 
 
+@functools.lru_cache(maxsize=1024)
+def scaled(rates: Rates, multiplier: Fraction) -> Rates:
+    """`rates` times a batch or data-residency multiplier, computed once per model and multiplier (fraction
+    arithmetic costs microseconds, and every batch result or US-only call would pay it)."""
+    return rates.scaled(multiplier)
+
+
 def tokens_cost(rates: Rates, usage: Usage) -> tuple[dict[str, int], int]:
     """Pico-dollars by token type at `rates`, and the cache savings against the uncached input price."""
     write_5m, write_1h = write_split(usage)
@@ -144,20 +152,20 @@ def price(
         rates = fast
     elif speed not in (None, "standard"):
         return Unpriced(found.name, UNKNOWN_SPEED)
-    multiplier = Fraction(1)
+    full = rates
     if inference_geo not in (None, "global") and found.inference_geo:
         geo = table.geo_multipliers.get(inference_geo)
         if geo is None:
             return Unpriced(found.name, UNKNOWN_INFERENCE_GEO)
-        multiplier = geo
+        full = scaled(rates, geo)
     batch = service_tier == "batch" and speed != "fast"
-    full = rates.scaled(multiplier)
-    pico, savings = tokens_cost(full.scaled(table.batch_multiplier) if batch else full, usage)
+    pico, savings = tokens_cost(scaled(full, table.batch_multiplier) if batch else full, usage)
     batch_savings = 0
     if batch:
         batch_savings = sum(tokens_cost(full, usage)[0].values()) - sum(pico.values())
-    for tool, count in ((SERVER_TOOLS[0], usage.web_search), (SERVER_TOOLS[1], usage.web_fetch)):
-        if count and (per_use := table.server_tools.get(tool)) is not None:
-            pico[tool] = count * per_use
+    if usage.web_search or usage.web_fetch:
+        for tool, count in ((SERVER_TOOLS[0], usage.web_search), (SERVER_TOOLS[1], usage.web_fetch)):
+            if count and (per_use := table.server_tools.get(tool)) is not None:
+                pico[tool] = count * per_use
     note = PRIORITY_AT_STANDARD if service_tier == "priority" else None
     return Cost(pico, savings, batch_savings, note)

@@ -341,9 +341,10 @@ class MetricsSink:
         series = self.series(record)
         usage = record.response.usage
         updates = [(TOKENS, TOKEN_TYPE_EXTRA[kind], count) for kind, count in token_counts(usage).items()]
-        for tool, count in ((SERVER_TOOLS[0], usage.web_search), (SERVER_TOOLS[1], usage.web_fetch)):
-            if count:
-                updates.append((SERVER_TOOL_REQUESTS, SERVER_TOOL_EXTRA[tool], count))
+        if usage.web_search or usage.web_fetch:
+            for tool, count in ((SERVER_TOOLS[0], usage.web_search), (SERVER_TOOLS[1], usage.web_fetch)):
+                if count:
+                    updates.append((SERVER_TOOL_REQUESTS, SERVER_TOOL_EXTRA[tool], count))
         cost = record.cost
         if isinstance(cost, Cost):
             for kind, amount in cost.pico.items():

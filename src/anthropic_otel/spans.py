@@ -180,7 +180,7 @@ class CallSpan:
     """The span of one call, the plugin's own or the SDK's, from its start to its end. Every method is guarded:
     it never raises."""
 
-    __slots__ = ("expected", "native", "offered", "span", "start_ns", "tracer")
+    __slots__ = ("_context", "expected", "native", "offered", "span", "start_ns", "tracer")
 
     def __init__(self, tracer: Tracer, *, expected: bool) -> None:
         self.tracer = tracer
@@ -192,6 +192,7 @@ class CallSpan:
         """Whether the SDK is expected to start a span of its own for this call."""
         self.offered = False
         """Whether the SDK's `start_api_call_span` ran for this call (whatever it returned)."""
+        self._context: Any = None
 
     def start(self, attributes: dict[str, AttributeValue]) -> None:
         """Starts the plugin's own span (when the SDK will start none), dated from the start of the call."""
@@ -338,8 +339,11 @@ class CallSpan:
             log.debug("Could not end the span of an API call", exc_info=True)
 
     def context(self) -> Any:
-        """The OpenTelemetry context of the span, for the log record tied to it; `None` without a span."""
-        return trace.set_span_in_context(self.span) if self.span is not None else None
+        """The OpenTelemetry context of the span, for the duration's exemplar and the log record tied to it (made
+        once, for both); `None` without a span."""
+        if self._context is None and self.span is not None:
+            self._context = trace.set_span_in_context(self.span)
+        return self._context
 
     def span_context(self) -> Any:
         return self.span.get_span_context() if self.span is not None else None
