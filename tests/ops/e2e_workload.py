@@ -5,7 +5,7 @@ OpenTelemetry SDK configured from the environment as a deployed service would be
 `OTEL_RESOURCE_ATTRIBUTES`, `OTEL_EXPORTER_OTLP_ENDPOINT`, `OTEL_METRIC_EXPORT_INTERVAL`), the plugin through
 `anthropic_otel.instrument()`, and the real anthropic SDK calling `FakeAnthropic` on loopback.
 
-Two profiles, repeated in cycles for `--seconds`:
+Two profiles, repeated in cycles for `--seconds` or until `--stop-file` appears:
 
 * `broken`, 21 calls a cycle on claude-sonnet-4-5 unless said otherwise:
   - one call meets a burst of three 529s: with max_retries=2 the SDK gives up, the call fails (`overloaded_error`);
@@ -32,6 +32,7 @@ import argparse
 import json
 import time
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import anthropic
@@ -136,7 +137,8 @@ def healthy(fake: FakeAnthropic, client: anthropic.Anthropic, done: Counter[str]
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("profile", choices=["broken", "healthy"])
-    parser.add_argument("--seconds", type=float, required=True, help="how long to keep calling")
+    parser.add_argument("--seconds", type=float, required=True, help="how long to keep calling, at most")
+    parser.add_argument("--stop-file", type=Path, help="stop after the cycle during which this file appears")
     parser.add_argument("--summary", required=True, help="where to write what was done, as JSON")
     args = parser.parse_args()
 
@@ -161,7 +163,7 @@ def main() -> None:
         if args.profile == "broken":
             broken.batch()
         deadline = time.monotonic() + args.seconds
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and not (args.stop_file and args.stop_file.exists()):
             if args.profile == "broken":
                 broken.cycle()
             else:
