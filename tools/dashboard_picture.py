@@ -27,6 +27,8 @@ ROOT = Path(__file__).resolve().parents[1]
 # The panels drawn, by their stable ids (anthropic_otel.ops.alerts.PANEL_* and grafana.py), in reading order.
 PANELS = (2, 3, 4, 5, 21, 22, 30, 31, 33, 34, 35, 6)
 COLUMNS = 3
+# Drawn on a log scale: spend, budget and the day's forecast differ by orders of magnitude.
+LOG_SCALE = frozenset({2})
 UNITS = {
     "currencyUSD": ("USD", lambda v: f"${v:,.3g}"),
     "percentunit": ("%", lambda v: f"{v * 100:.3g}%"),
@@ -87,7 +89,9 @@ def draw(ax: Any, panel: dict[str, Any], results: list[tuple[str, list[dict[str,
             drawn += 1
     if (limit := threshold(panel)) is not None:
         ax.axhline(limit, color="red", linestyle="--", linewidth=1, label=f"alert threshold {fmt(limit)}")
-    ax.set_title(panel["title"], fontsize=11, loc="left")
+    if panel["id"] in LOG_SCALE and drawn:
+        ax.set_yscale("log")
+    ax.set_title(panel["title"] + (" (log scale)" if panel["id"] in LOG_SCALE else ""), fontsize=11, loc="left")
     ax.set_xlabel("seconds into the run", fontsize=8)
     ax.set_ylabel(unit, fontsize=8)
     ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: fmt(v)))
