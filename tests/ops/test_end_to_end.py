@@ -55,6 +55,7 @@ from binaries import (
 )
 
 from anthropic_otel.ops import ALERTS, Params
+from anthropic_otel.ops.alerts import fill_text
 
 WORKLOAD = Path(__file__).with_name("e2e_workload.py")
 PICTURE = ROOT / "tools" / "dashboard_picture.py"
@@ -237,7 +238,11 @@ def watch(stack: Stack, webhook: WebhookReceiver, workloads: dict[str, Any], tim
         for alert in alerts:
             if alert["state"] == "firing":
                 watched.first_firing.setdefault(alert["labels"]["alertname"], round(time.monotonic() - launched, 1))
-        if not watched.fired_at and {key(a["labels"]) for a in alerts if a["state"] == "firing"} == EXPECTED:
+        firing = {key(a["labels"]) for a in alerts if a["state"] == "firing"}
+        # Fail at once on an alert that must not fire, or on anything at all for the healthy service.
+        assert not firing - EXPECTED, f"unexpected alerts firing: {firing - EXPECTED}"
+        assert not [a for a in alerts if a["labels"].get("service_name") == HEALTHY], alerts
+        if not watched.fired_at and firing == EXPECTED:
             watched.fired_at, watched.firing = time.time(), alerts
             timings["all expected alerts firing"] = time.monotonic() - launched
         if watched.fired_at:
@@ -334,6 +339,14 @@ def test_alertmanager_posts_them_to_the_webhook(run: Run) -> None:
     gone out in the moments before the budget ran out, never after)."""
     assert EXPECTED - {BURN} <= run.delivered <= EXPECTED
     assert {body["receiver"] for body in run.webhook.bodies()} == {"webhook"}
+    # Each as the bundle's rule renders it: the summary with this rendering's threshold, the runbook link.
+    definitions = {alert.name: alert for alert in ALERTS}
+    for body in run.webhook.bodies():
+        for posted in body["alerts"]:
+            alert = definitions[posted["labels"]["alertname"]]
+            assert posted["labels"]["severity"] == alert.severity
+            assert posted["annotations"]["summary"] == fill_text(alert.summary, alert, PARAMS, "")
+            assert posted["annotations"]["runbook_url"] == alert.runbook_url
     assert [a["status"]["state"] for a in run.burn_in_alertmanager] == ["suppressed"]
     budget = [
         a["fingerprint"]
