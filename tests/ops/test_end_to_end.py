@@ -241,7 +241,8 @@ def watch(stack: Stack, webhook: WebhookReceiver, workloads: dict[str, Any], tim
         firing = {key(a["labels"]) for a in alerts if a["state"] == "firing"}
         # Fail at once on an alert that must not fire, or on anything at all for the healthy service.
         assert not firing - EXPECTED, f"unexpected alerts firing: {firing - EXPECTED}"
-        assert not [a for a in alerts if a["labels"].get("service_name") == HEALTHY], alerts
+        healthy = sorted((*key(a["labels"]), a["state"]) for a in alerts if a["labels"].get("service_name") == HEALTHY)
+        assert not healthy, f"alerts of the healthy service: {healthy}"
         if not watched.fired_at and firing == EXPECTED:
             watched.fired_at, watched.firing = time.time(), alerts
             timings["all expected alerts firing"] = time.monotonic() - launched
