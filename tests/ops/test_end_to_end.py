@@ -144,17 +144,31 @@ def render_bundle(out: Path, webhook_url: str) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-def workload_env(service: str, otlp_grpc: int) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if not key.startswith(("OTEL_", "ANTHROPIC_"))}
-    env.update(
-        OTEL_SERVICE_NAME=service,
-        OTEL_RESOURCE_ATTRIBUTES=f"deployment.environment.name={ENVIRONMENT}",
-        OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{otlp_grpc}",
-        OTEL_EXPORTER_OTLP_PROTOCOL="grpc",
-        OTEL_EXPORTER_OTLP_INSECURE="true",
-        OTEL_METRIC_EXPORT_INTERVAL="1000",
-    )
-    return env
+WORKLOAD_ENV = {
+    "OTEL_RESOURCE_ATTRIBUTES": f"deployment.environment.name={ENVIRONMENT}",
+    "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
+    "OTEL_EXPORTER_OTLP_INSECURE": "true",
+    "OTEL_METRIC_EXPORT_INTERVAL": "1000",
+}
+
+
+def workload_argv(service: str, otlp_grpc: int, *args: str) -> list[str]:
+    """The workload under `env`: the test's own OTEL_* and ANTHROPIC_* variables unset (Process passes this
+    environment on), then the deployed service's configuration set."""
+    inherited = sorted(key for key in os.environ if key.startswith(("OTEL_", "ANTHROPIC_")))
+    settings = {
+        **WORKLOAD_ENV,
+        "OTEL_SERVICE_NAME": service,
+        "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{otlp_grpc}",
+    }
+    return [
+        "env",
+        *(f"--unset={key}" for key in inherited),
+        *(f"{key}={value}" for key, value in settings.items()),
+        sys.executable,
+        str(WORKLOAD),
+        *args,
+    ]
 
 
 @dataclass
@@ -278,14 +292,13 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
             workloads = {
                 name: start(
                     f"workload-{name}",
-                    [
-                        sys.executable,
-                        str(WORKLOAD),
+                    workload_argv(
+                        name,
+                        stack.otlp_grpc,
                         "broken" if name == BROKEN else "healthy",
                         *("--seconds", str(RUN_SECONDS), "--summary", str(summaries[name])),
                         *("--stop-file", str(work / "stop")),
-                    ],
-                    env=workload_env(name, stack.otlp_grpc),
+                    ),
                 )
                 for name in (BROKEN, HEALTHY)
             }
