@@ -16,7 +16,7 @@ Two profiles, repeated in cycles for `--seconds` or until `--stop-file` appears:
   - feature `search`: three calls of 500 input tokens and one long-input outlier of 20000 (after the warm-up of
     `ANOMALY_WARMUP` search calls every outlier is more than `ANOMALY_FACTOR` times the running average);
   - one call on `claude-next-9`, a model the price table does not know;
-  - the rest plain calls of 2000 input and 300 output tokens, about 0.2 USD a cycle;
+  - the rest plain calls of 2000 input and 300 output tokens; about 0.25 USD a cycle in all;
   and once, at the start, a Message Batch of two requests (the batch-savings series).
 * `healthy`: two calls a second on claude-haiku-4-5, feature `faq`, 30 input and 8 output tokens, all answered
   at once: about 0.00014 USD a second.

@@ -11,7 +11,7 @@ these alerts fire (`EXPECTED`):
 * AnthropicErrorRateHigh: one call in 21 meets three 529s and fails after max_retries=2 (4.8% > 1%);
 * AnthropicMaskedErrorRateHigh: 5 retried attempts a cycle (two 529s, one 429, two 500s absorbed by the retry) for
   21 calls (24% > 5%); the two 500s alone are 9.5% of the calls;
-* AnthropicDailySpendOverBudget and AnthropicSpendBurnRateHigh: about 0.09 USD a second against a budget of
+* AnthropicDailySpendOverBudget and AnthropicSpendBurnRateHigh: 0.05 to 0.1 USD a second against a budget of
   1 USD a (scaled) day of 1440 s; these two sum every service, so they carry no service label;
 * AnthropicTokenAnomalies, for (claude-sonnet-4-5, search): a 20000-token outlier after three 500-token calls;
 * AnthropicMaxTokensStopsHigh: 2 of 20 responses stop at max_tokens (10% > 5%);
