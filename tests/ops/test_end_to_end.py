@@ -65,8 +65,8 @@ SONNET, UNPRICED = "claude-sonnet-4-5", "claude-next-9"
 TIME_SCALE = 60
 BUDGET_USD = 1.0
 RUN_SECONDS = 150.0
-"""The longest the workloads run: they stop once the alerts have fired and reached the webhook (about 30 s on a
-quiet 2-core machine)."""
+"""The longest the workloads run: they stop once the alerts have fired and reached the webhook (25 to 45 s on a
+shared 2-core machine at a load average of 10 to 13; no quieter machine was measured)."""
 PICTURE_TITLE = (
     f"Anthropic API dashboard, service {BROKEN}: the end-to-end run "
     f"(bundle --time-scale {TIME_SCALE} --budget-usd {BUDGET_USD:g}; windows scaled: 1h is 1m, the day 24m)"
