@@ -212,3 +212,56 @@ def start_prometheus(start: Callable[..., Process], work_dir: Path) -> tuple[Pro
     url = f"http://127.0.0.1:{port}"
     process.wait_http(f"{url}/-/ready")
     return process, url
+
+
+# --- Added for the end-to-end test (tests/ops/test_end_to_end.py) --------------------------------------------------
+
+
+def alertmanager() -> Path:
+    """Debian's Alertmanager (`prometheus-alertmanager`), or an upstream `alertmanager` on PATH."""
+    found = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
+    return require(found, "run `sh tools/install-debian.sh` (Debian's prometheus-alertmanager 0.25)")
+
+
+def http_json(url: str, timeout: float = 10.0) -> Any:
+    """GET `url` and decode its JSON body, whatever the status (Prometheus explains errors in the body)."""
+    import json
+
+    _, body = http_get(url, timeout=timeout)
+    return json.loads(body)
+
+
+class WebhookReceiver:
+    """An HTTP server on loopback, in a thread, keeping every JSON body POSTed to it (Alertmanager's webhook)."""
+
+    def __init__(self) -> None:
+        import json
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.posted: list[Any] = []
+        lock = self.lock = threading.Lock()
+        posted = self.posted
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))))
+                with lock:
+                    posted.append(body)
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.http.server_address[1]}/alerts"
+        threading.Thread(target=self.http.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True).start()
+
+    def bodies(self) -> list[Any]:
+        with self.lock:
+            return list(self.posted)
+
+    def close(self) -> None:
+        self.http.shutdown()
+        self.http.server_close()
