@@ -36,13 +36,15 @@ def kind_of(tag: int) -> str:
 
 
 def attribution_of(tag: int) -> dict[str, str]:
-    return {"app.feature": f"feature-{tag % 5}", "user.id": f"user-{tag}"}
+    """Five features per test (tags of a test share their ten-thousands), so that each test's metric series are
+    new: a delta reader's first point of a series is its exact cumulative value."""
+    return {"app.feature": f"feature-{tag // 10_000}-{tag % 5}", "user.id": f"user-{tag}"}
 
 
 def run_sync(client: Any, tag: int) -> str:
-    """One call, tagged by its `max_tokens` (1000 + tag), under its own attribution."""
-    body = {"model": PRICED, "max_tokens": 1000 + tag, "messages": USER}
-    with anthropic_otel.attribution(feature=f"feature-{tag % 5}", user_id=f"user-{tag}"):
+    """One call, tagged by its stop sequence `tag-<tag>`, under its own attribution."""
+    body = {"model": PRICED, "max_tokens": 50, "stop_sequences": [f"tag-{tag}"], "messages": USER}
+    with anthropic_otel.attribution(feature=attribution_of(tag)["app.feature"], user_id=f"user-{tag}"):
         kind = kind_of(tag)
         if kind == "create":
             return str(client.messages.create(**body).content[0].text)
@@ -63,8 +65,8 @@ def run_sync(client: Any, tag: int) -> str:
 
 
 async def run_async(client: Any, tag: int) -> str:
-    body = {"model": PRICED, "max_tokens": 1000 + tag, "messages": USER}
-    with anthropic_otel.attribution(feature=f"feature-{tag % 5}", user_id=f"user-{tag}"):
+    body = {"model": PRICED, "max_tokens": 50, "stop_sequences": [f"tag-{tag}"], "messages": USER}
+    with anthropic_otel.attribution(feature=attribution_of(tag)["app.feature"], user_id=f"user-{tag}"):
         await asyncio.sleep(0)  # let the other tasks interleave inside the attribution
         kind = kind_of(tag)
         if kind == "create":
@@ -88,6 +90,11 @@ async def run_async(client: Any, tag: int) -> str:
             return str((await helper.get_final_message()).content[0].text)
 
 
+def tag_of(attributes: dict[str, Any]) -> int:
+    (sequence,) = attributes["gen_ai.request.stop_sequences"]
+    return int(str(sequence).removeprefix("tag-"))
+
+
 def expected_text(tag: int) -> str:
     return "abandoned" if kind_of(tag) == "abandoned" else TEXT
 
@@ -98,7 +105,7 @@ def check_spans_and_logs(spans: Spans, tags: list[int]) -> None:
     seen = []
     for span in calls:
         attributes = dict(span.attributes or {})
-        tag = int(attributes["gen_ai.request.max_tokens"]) - 1000
+        tag = tag_of(attributes)
         seen.append(tag)
         # The attribution of this call and no other: a leak between threads or tasks shows here.
         assert {key: attributes.get(key) for key in ("app.feature", "user.id")} == attribution_of(tag)
@@ -182,7 +189,7 @@ def test_1000_tasks(
     answering: FakeAnthropic, spans: Spans, measured: Metrics, caplog: pytest.LogCaptureFixture
 ) -> None:
     open_before = COUNTER.open()
-    tags = list(range(1000))
+    tags = list(range(10_000, 11_000))
 
     async def main() -> list[str]:
         http_client = HTTP.AsyncClient(limits=HTTP.Limits(max_connections=32, max_keepalive_connections=32))
@@ -224,7 +231,7 @@ def test_instrument_and_uninstrument_under_load(
     async def tasks() -> list[str]:
         async_client = anthropic.AsyncAnthropic(base_url=answering.base_url, api_key="k", max_retries=0)
         try:
-            return list(await asyncio.gather(*(run_async(async_client, tag) for tag in range(2000, 2200))))
+            return list(await asyncio.gather(*(run_async(async_client, tag) for tag in range(20_000, 20_200))))
         finally:
             await async_client.close()
 
@@ -243,7 +250,7 @@ def test_instrument_and_uninstrument_under_load(
     assert toggles > 3
     for thread, texts in enumerate(threaded_results):
         assert texts == [expected_text(tag) for tag in range(thread, 320, 16)]
-    assert in_tasks == tasks_result == [expected_text(tag) for tag in range(2000, 2200)]
+    assert in_tasks == tasks_result == [expected_text(tag) for tag in range(20_000, 20_200)]
     assert COUNTER.open() == open_before
     assert not streams.WATCHED
     recorded = 0
@@ -252,7 +259,7 @@ def test_instrument_and_uninstrument_under_load(
         if "app.feature" not in attributes and "user.id" not in attributes:
             continue  # started while uninstrumented (the SDK's own span, 1.14+)
         recorded += 1
-        tag = int(attributes["gen_ai.request.max_tokens"]) - 1000
+        tag = tag_of(attributes)
         assert {key: attributes.get(key) for key in ("app.feature", "user.id")} == attribution_of(tag)
     assert 0 < recorded <= 520
     assert span_warnings(caplog) == []
