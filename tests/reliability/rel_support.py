@@ -27,7 +27,7 @@ PRICED = "claude-haiku-4-5"
 
 def snapshot(value: Any) -> Any:
     """What the application saw, as plain data: models dumped, lists of events dumped one by one."""
-    if isinstance(value, list):
+    if isinstance(value, (list, tuple)):
         return [snapshot(item) for item in value]
     dump = getattr(value, "model_dump", None)
     if callable(dump):
