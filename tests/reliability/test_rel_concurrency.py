@@ -95,6 +95,13 @@ def tag_of(attributes: dict[str, Any]) -> int:
     return int(str(sequence).removeprefix("tag-"))
 
 
+def pooled_async_client() -> Any:
+    """At most 16 connections: the tasks wait for the pool, not for the fake's accept backlog (64), and a loaded
+    machine gets a generous timeout."""
+    limits = HTTP.Limits(max_connections=16, max_keepalive_connections=16)
+    return HTTP.AsyncClient(limits=limits, timeout=HTTP.Timeout(60.0))
+
+
 def expected_text(tag: int) -> str:
     return "abandoned" if kind_of(tag) == "abandoned" else TEXT
 
@@ -192,9 +199,8 @@ def test_1000_tasks(
     tags = list(range(10_000, 11_000))
 
     async def main() -> list[str]:
-        http_client = HTTP.AsyncClient(limits=HTTP.Limits(max_connections=32, max_keepalive_connections=32))
         client = anthropic.AsyncAnthropic(
-            base_url=answering.base_url, api_key="k", max_retries=0, http_client=http_client
+            base_url=answering.base_url, api_key="k", max_retries=0, http_client=pooled_async_client()
         )
         try:
             return list(await asyncio.gather(*(run_async(client, tag) for tag in tags)))
@@ -229,7 +235,9 @@ def test_instrument_and_uninstrument_under_load(
             toggles += 1
 
     async def tasks() -> list[str]:
-        async_client = anthropic.AsyncAnthropic(base_url=answering.base_url, api_key="k", max_retries=0)
+        async_client = anthropic.AsyncAnthropic(
+            base_url=answering.base_url, api_key="k", max_retries=0, http_client=pooled_async_client()
+        )
         try:
             return list(await asyncio.gather(*(run_async(async_client, tag) for tag in range(20_000, 20_200))))
         finally:
