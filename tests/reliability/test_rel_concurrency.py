@@ -85,6 +85,10 @@ async def run_async(client: Any, tag: int) -> str:
                 if index == 1:
                     break
                 index += 1
+            # Closed, not dropped: an async stream dropped unclosed holds its pooled connection until the garbage
+            # collector finds it, and with 1,000 tasks on 16 connections the pool runs dry (with or without the
+            # plugin, on 0.x). Threads drop theirs.
+            await stream.close()
             return "abandoned"
         async with client.messages.stream(**body) as helper:
             return str((await helper.get_final_message()).content[0].text)
