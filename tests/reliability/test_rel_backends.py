@@ -21,8 +21,9 @@ TIMEOUT = 1.0
 """OTEL_EXPORTER_OTLP_TIMEOUT, seconds: how long one exporter may wait at shutdown."""
 EXPORTERS = 3
 """Spans, metrics, logs: each shuts down with its own timeout."""
-MARGIN = 2.5
-"""Interpreter teardown and a loaded machine."""
+MARGIN = 4.0
+"""Interpreter teardown on a loaded machine (2.5 s was exceeded at a load average of 10 on 2 cores). The limit,
+7 s, stays below one exporter's default timeout (10 s): an exporter that ignored the configured one fails."""
 CALLS = 300
 
 CASES: dict[str, tuple[str, dict[str, Any], dict[str, str]]] = {
