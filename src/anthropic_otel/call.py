@@ -203,7 +203,10 @@ class Call:
         if how == "read" and self.stream_state is not None and not self.stream_state.stopped:
             # The server cut the stream short without an error: the application sees none, the span does, and so
             # does the attempt that carried the stream, as for a stream that fails with an error.
-            self.final_attempt_failed("api_error")
+            try:
+                self.final_attempt_failed("api_error")
+            except Exception:
+                log.debug("Could not record the error of a call", exc_info=True)
             self.finish(error_type="api_error")
             return
         self.finish()
