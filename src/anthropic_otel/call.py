@@ -201,7 +201,12 @@ class Call:
             self.fail(error)
             return
         if how == "read" and self.stream_state is not None and not self.stream_state.stopped:
-            # The server cut the stream short without an error: the application sees none, the span does.
+            # The server cut the stream short without an error: the application sees none, the span does, and so
+            # does the attempt that carried the stream, as for a stream that fails with an error.
+            try:
+                self.final_attempt_failed("api_error")
+            except Exception:
+                log.debug("Could not record the error of a call", exc_info=True)
             self.finish(error_type="api_error")
             return
         self.finish()
@@ -212,13 +217,18 @@ class Call:
         try:
             if isinstance(error, Exception):
                 error_type = sdk_compat.error_type(error)
-            if error_type is not None and self.attempts and self.attempts[-1].status_code is not None:
-                # The final attempt's body was read to raise the error: its type is now certain.
-                last = self.attempts[-1]
-                self.attempts[-1] = Attempt(last.status_code, error_type, last.retried, last.delay)
+            if error_type is not None:
+                self.final_attempt_failed(error_type)
         except Exception:
             log.debug("Could not record the error of a call", exc_info=True)
         self.finish(error_type=error_type)
+
+    def final_attempt_failed(self, error_type: str) -> None:
+        """The final attempt, answered, turned out to fail with `error_type`: its body was read to raise the
+        error, or its stream broke or was cut short. (Connection errors and timeouts named their own attempt.)"""
+        if self.attempts and self.attempts[-1].status_code is not None:
+            last = self.attempts[-1]
+            self.attempts[-1] = Attempt(last.status_code, error_type, last.retried, last.delay)
 
     def end_at_exit(self) -> None:
         """The process exits with the call's stream still open: ends the call and the SDK's span of it."""
