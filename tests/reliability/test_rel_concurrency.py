@@ -59,6 +59,9 @@ def run_sync(client: Any, tag: int) -> str:
             for index, _ in enumerate(stream):
                 if index == 1:
                     break
+            # Closed, as the tasks close theirs: a dropped stream holds its pooled connection until the garbage
+            # collector frees it, and 64 threads ran an older SDK's pool dry (with or without the plugin).
+            stream.close()
             return "abandoned"
         with client.messages.stream(**body) as helper:
             return str(helper.get_final_message().content[0].text)
