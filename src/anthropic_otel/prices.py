@@ -141,13 +141,10 @@ class PriceTable:
             return self.found[model]
         except KeyError:
             pass
-        price = self.lookup(model)
+        price = self.resolve(model)[0]
         if len(self.found) < 1000:
             self.found[model] = price
         return price
-
-    def lookup(self, model: str) -> ModelPrice | None:
-        return self.resolve(model)[0]
 
     def resolve(self, model: str) -> tuple[ModelPrice | None, str]:
         """The price of `model` and how the id was read (for `anthropic-otel prices --model`)."""
@@ -327,10 +324,6 @@ class Reader:
         checked = str(data.get("checked", base.checked if base else "unknown"))
         sources = {**(base.sources if base else {}), **{str(k): str(v) for k, v in (data.get("sources") or {}).items()}}
         return PriceTable(checked, multiplier, models, geo, tools, sources)
-
-
-def parse_table(data: object, path: str = "data/prices.json", text: str = "") -> PriceTable:
-    return Reader(path, text).table(data)
 
 
 @cache
