@@ -41,6 +41,55 @@ def get(data: object, name: str) -> object:
     return getattr(data, name, None)
 
 
+class _Attributes:
+    """The `get` of an object that keeps its fields neither in a mapping nor in `__dict__` (slots, properties)."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: object) -> None:
+        self.data = data
+
+    def get(self, name: str) -> object:
+        return getattr(self.data, name, None)
+
+
+def fields_of(data: object) -> Mapping[str, object] | _Attributes | None:
+    """What `get` reads, once, for reading many fields of one object: `fields_of(x).get(name)` is `get(x, name)`.
+
+    A response's usage has nine fields the record keeps; reading them through `get` one by one is nine Python
+    calls per call, this is one."""
+    if data is None:
+        return None
+    kind = type(data)
+    is_mapping = _IS_MAPPING.get(kind)
+    if is_mapping is None:
+        is_mapping = isinstance(data, Mapping)
+        if len(_IS_MAPPING) < 256:
+            _IS_MAPPING[kind] = is_mapping
+    if is_mapping:
+        return data  # type: ignore[return-value]
+    fields = getattr(data, "__dict__", None)
+    extra = getattr(data, "__pydantic_extra__", None)
+    if not isinstance(fields, dict):
+        return _Attributes(data)
+    return {**extra, **fields} if isinstance(extra, dict) and extra else fields
+
+
+def counts(fields: Mapping[str, object] | _Attributes | None, *names: str) -> list[int | None]:
+    """`count` of each of `names` in `fields` (from `fields_of`): `None` for a field missing or not a count."""
+    if fields is None:
+        return [None] * len(names)
+    # `type(...) is int` leaves out bools, which are ints too and never counts.
+    return [value if type(value) is int and value >= 0 else None for value in map(fields.get, names)]
+
+
+def strs(fields: Mapping[str, object] | _Attributes | None, *names: str) -> list[str | None]:
+    """`as_str` of each of `names` in `fields` (from `fields_of`)."""
+    if fields is None:
+        return [None] * len(names)
+    return [value if isinstance(value, str) else None for value in map(fields.get, names)]
+
+
 def as_int(value: object) -> int | None:
     # A bool is an int too, and never a token count.
     return value if isinstance(value, int) and not isinstance(value, bool) else None
@@ -132,19 +181,27 @@ USAGE_FIELDS = (
 
 def usage_of(usage: object) -> Usage:
     """A `Usage` from the API's `usage` object (model or dict); missing or mistyped fields stay `None`."""
-    by_ttl = get(usage, "cache_creation")
-    tools = get(usage, "server_tool_use")
-    return Usage(
-        input=count(get(usage, "input_tokens")),
-        output=count(get(usage, "output_tokens")),
-        cache_read=count(get(usage, "cache_read_input_tokens")),
-        cache_write=count(get(usage, "cache_creation_input_tokens")),
-        cache_write_5m=count(get(by_ttl, "ephemeral_5m_input_tokens")),
-        cache_write_1h=count(get(by_ttl, "ephemeral_1h_input_tokens")),
-        thinking=count(get(get(usage, "output_tokens_details"), "thinking_tokens")),
-        web_search=count(get(tools, "web_search_requests")),
-        web_fetch=count(get(tools, "web_fetch_requests")),
+    fields = fields_of(usage)
+    if fields is None:
+        return Usage()
+    input_, output, cache_read, cache_write = counts(
+        fields, "input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens"
     )
+    by_ttl, tools, details = (
+        fields.get("cache_creation"),
+        fields.get("server_tool_use"),
+        fields.get("output_tokens_details"),
+    )
+    write_5m, write_1h = (
+        (None, None)
+        if by_ttl is None
+        else counts(fields_of(by_ttl), "ephemeral_5m_input_tokens", "ephemeral_1h_input_tokens")
+    )
+    web_search, web_fetch = (
+        (None, None) if tools is None else counts(fields_of(tools), "web_search_requests", "web_fetch_requests")
+    )
+    (thinking,) = (None,) if details is None else counts(fields_of(details), "thinking_tokens")
+    return Usage(input_, output, cache_read, cache_write, write_5m, write_1h, thinking, web_search, web_fetch)
 
 
 def merge_usage(earlier: Usage, later: Usage) -> Usage:
@@ -174,16 +231,14 @@ NO_RESPONSE = ResponseFields()
 
 def message_fields(message: object) -> ResponseFields:
     """The fields of a complete Message, as a model or as decoded JSON."""
-    usage = get(message, "usage")
-    return ResponseFields(
-        id=as_str(get(message, "id")),
-        model=as_str(get(message, "model")),
-        stop_reason=as_str(get(message, "stop_reason")),
-        service_tier=as_str(get(usage, "service_tier")),
-        inference_geo=as_str(get(usage, "inference_geo")),
-        speed=as_str(get(usage, "speed")),
-        usage=usage_of(usage),
-    )
+    fields = fields_of(message)
+    if fields is None:
+        return ResponseFields()
+    id_, model, stop_reason = strs(fields, "id", "model", "stop_reason")
+    usage = fields.get("usage")
+    usage_fields = fields_of(usage)
+    service_tier, inference_geo, speed = strs(usage_fields, "service_tier", "inference_geo", "speed")
+    return ResponseFields(id_, model, stop_reason, service_tier, inference_geo, speed, usage_of(usage))
 
 
 def json_message_fields(body: bytes | None) -> ResponseFields | None:
