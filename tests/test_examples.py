@@ -243,6 +243,7 @@ def test_backoff_without_retry_after_waits_a_random_share_of_the_exponential_bou
     assert len(waits) == 2
     assert 0 <= waits[0] <= 0.5
     assert 0 <= waits[1] <= 1.0
+    assert waits != [0.5, 1.0]  # exactly the bounds would be backoff without jitter (a random draw is never both)
     calls = spans(receiver, "anthropic.messages.create")
     assert [attributes(call.attributes).get("error.type") for call in calls] == ["overloaded_error", "api_error", None]
 
