@@ -7,7 +7,8 @@ keeps its own, and every call made inside the block carries them. Spans and log 
 user, one series per user would swamp a metrics backend.
 
 Usage: python web_attribution.py (listens on 127.0.0.1, port $PORT or 8000), then
-  curl -X POST localhost:8000/summarise -H 'X-User-Id: u-1' -H 'X-Tenant: acme' -d '{"text": "..."}'
+  curl -X POST localhost:8000/summarise -H 'X-User-Id: u-1' -H 'X-Tenant: acme' \
+       -H 'content-type: application/json' -d '{"text": "..."}'
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import sys
 from typing import Any
 
 import anthropic
-from flask import Flask, request
+from flask import Flask, abort, request
 from instrument_at_startup import configure_opentelemetry
 
 import anthropic_otel
@@ -38,7 +39,10 @@ client = anthropic.Anthropic()  # one client for the process: it holds the conne
 @attribution(feature="summarise")  # every call this handler makes counts for the feature
 def summarise() -> dict[str, Any]:
     text = str((request.get_json(silent=True) or {}).get("text", ""))
-    # Who the call is for is only known per request; this block adds it to the feature above.
+    if not text:
+        abort(400, "a JSON body with a non-empty text")  # the API would refuse an empty message anyway
+    # Who the call is for is only known per request (in a real service: from its authentication, not a header
+    # the client sets); this block adds it to the feature above.
     with attribution(user_id=request.headers.get("X-User-Id"), tenant=request.headers.get("X-Tenant")):
         message = client.messages.create(
             model=MODEL,

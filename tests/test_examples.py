@@ -317,15 +317,15 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def post(port: int, user: str, tenant: str) -> dict[str, Any]:
+def post(port: int, user: str, tenant: str, text: str = "OpenTelemetry is a set of APIs to collect telemetry.") -> Any:
+    """The status and the JSON reply (None when not JSON) of a POST /summarise."""
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     try:
-        body = json.dumps({"text": "OpenTelemetry is a set of APIs to collect telemetry."})
         headers = {"content-type": "application/json", "X-User-Id": user, "X-Tenant": tenant}
-        connection.request("POST", "/summarise", body, headers)
+        connection.request("POST", "/summarise", json.dumps({"text": text}), headers)
         response = connection.getresponse()
-        assert response.status == 200
-        return dict(json.loads(response.read()))
+        body = response.read()
+        return response.status, json.loads(body) if response.status == 200 else None
     finally:
         connection.close()
 
@@ -354,12 +354,15 @@ def test_web_handler_attributes_each_call_to_its_feature_user_and_tenant(
             except OSError:
                 time.sleep(0.1)
         replies = [post(port, "u-1", "acme"), post(port, "u-2", "acme"), post(port, "u-3", "globex")]
+        refused = post(port, "u-4", "acme", text="")
         server.send_signal(signal.SIGTERM)  # what `docker stop` sends: the handler exits, which flushes
         _, stderr = server.communicate(timeout=60)
     finally:
         server.kill()
     assert server.returncode == 0, stderr
-    assert replies == [{"summary": "A standard way to trace, measure and log."}] * 3
+    assert replies == [(200, {"summary": "A standard way to trace, measure and log."})] * 3
+    assert refused == (400, None)
+    assert len(message_requests(fake)) == 3  # the empty text never reached the API
 
     calls = [attributes(span.attributes) for span in spans(receiver, "anthropic.messages.create")]
     assert [(c["app.feature"], c["user.id"], c["app.tenant"], c["anthropic.cost.usd"]) for c in calls] == [
