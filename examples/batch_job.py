@@ -41,7 +41,7 @@ def submit(client: anthropic.Anthropic) -> str:
         }
         for ticket, text in TICKETS.items()
     ]
-    batch = client.messages.batches.create(requests=requests)  # type: ignore[arg-type]
+    batch = client.messages.batches.create(requests=requests)
     print(f"submitted {batch.id}: {len(requests)} requests")
     return batch.id
 
