@@ -378,3 +378,95 @@ def test_web_handler_attributes_each_call_to_its_feature_user_and_tenant(
     assert all("user.id" not in found for found, _ in cost)
     assert total(receiver, "anthropic.client.cost", app__tenant="acme", anthropic__token__type="input") == 0.003
     assert total(receiver, "anthropic.client.cost", app__tenant="globex", anthropic__token__type="output") == 0.00075
+
+
+# -- as the README runs them: the fake out of process, telemetry on the console ------------------------------------
+
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def printed(stdout: str) -> tuple[list[str], list[dict[str, Any]]]:
+    """The lines a program printed and the JSON objects the console exporters wrote, apart."""
+    decoder = json.JSONDecoder()
+    lines: list[str] = []
+    objects: list[dict[str, Any]] = []
+    at = 0
+    while at < len(stdout):
+        if stdout[at].isspace():
+            at += 1
+        elif stdout[at] == "{":
+            found, at = decoder.raw_decode(stdout, at)
+            objects.append(found)
+        else:
+            end = stdout.find("\n", at)
+            end = len(stdout) if end < 0 else end
+            lines.append(stdout[at:end])
+            at = end
+    return lines, objects
+
+
+def control(base_url: str, method: str, path: str, spec: object = None) -> Any:
+    host, port = base_url.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=30)
+    try:
+        connection.request(method, path, None if spec is None else json.dumps(spec))
+        response = connection.getresponse()
+        assert response.status == 200
+        return json.loads(response.read())
+    finally:
+        connection.close()
+
+
+def readme_block(after: str) -> list[str]:
+    """The lines of the first fenced block that follows `after` in the README."""
+    text = README.read_text()
+    start = text.index("```", text.index(after))
+    body = text[text.index("\n", start) + 1 : text.index("```", start + 3)]
+    return body.splitlines()
+
+
+def test_the_readme_commands_against_the_fake_api_out_of_process() -> None:
+    fake = subprocess.Popen(
+        [sys.executable, "-m", "anthropic_otel.testing.fake_api", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert fake.stdout is not None
+        base_url = fake.stdout.readline().strip()
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC", "OTEL_"))}
+        env.update(ANTHROPIC_BASE_URL=base_url, ANTHROPIC_API_KEY="test")
+
+        def example(*args: str) -> tuple[int, list[str], list[dict[str, Any]]]:
+            result = subprocess.run(
+                python(*args), cwd=EXAMPLES, env=env, capture_output=True, text=True, timeout=120, check=False
+            )
+            return (result.returncode, *printed(result.stdout))
+
+        returncode, lines, _ = example("batch_job.py")
+        assert (returncode, lines) == (0, readme_block("Against the fake, `batch_job.py` prints"))
+
+        control(base_url, "POST", "/_fake/default", {"reply": "overloaded", "retry_after": 0.01})
+        returncode, lines, objects = example("retries.py", "naive")
+        assert (returncode, lines) == (1, ["naive: gave up with HTTP 529"])
+        calls = [span for span in objects if span.get("name") == "anthropic.messages.create"]
+        assert [[event["name"] for event in call["events"]] for call in calls] == [["anthropic.retry"] * 2] * 3
+        received = control(base_url, "GET", "/_fake/requests")["requests"]
+        assert [request["path"] for request in received].count("/v1/messages") == 9
+
+        control(base_url, "POST", "/_fake/clear")
+        control(base_url, "POST", "/_fake/enqueue", {"reply": "message", "input_tokens": 1200, "output_tokens": 300})
+        returncode, lines, objects = example("instrument_at_startup.py")
+        assert (returncode, lines) == (0, ["Hello! How can I help?"])
+        (call,) = [span for span in objects if span.get("name") == "anthropic.messages.create"]
+        (record,) = [found for found in objects if found.get("event_name") == "anthropic.call"]
+        assert (call["attributes"]["anthropic.cost.usd"], record["attributes"]["anthropic.cost_usd"]) == (
+            0.0081,
+            0.0081,
+        )
+        assert record["trace_id"] == call["context"]["trace_id"]  # the log record is in the call's span context
+    finally:
+        fake.send_signal(signal.SIGTERM)
+        fake.communicate(timeout=30)
