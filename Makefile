@@ -24,12 +24,12 @@ PIP_FLAGS := -q --disable-pip-version-check
 	touch $@
 
 lint: .venv/.ok
-	.venv/bin/ruff check src tests demo benchmarks
-	.venv/bin/ruff format --check src tests demo benchmarks
+	.venv/bin/ruff check src tests demo benchmarks examples
+	.venv/bin/ruff format --check src tests demo benchmarks examples
 
 format: .venv/.ok
-	.venv/bin/ruff format src tests demo benchmarks
-	.venv/bin/ruff check --fix src tests demo benchmarks
+	.venv/bin/ruff format src tests demo benchmarks examples
+	.venv/bin/ruff check --fix src tests demo benchmarks examples
 
 # Every venv, buildable in parallel (`make -j4 venvs`); `make test` builds what is missing by itself.
 venvs: .venv/.ok $(SDKS:%=.venvs/%/.ok)
