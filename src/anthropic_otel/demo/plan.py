@@ -27,7 +27,7 @@ SONNET = "claude-sonnet-4-6"
 SONNET_SUMMARY = "claude-sonnet-5-5"
 """Ticket summaries."""
 HAIKU = "claude-haiku-5-5"
-"""Intent triage: one small call at the start of each conversation."""
+"""Triage: a small call that routes each conversation to the chat feature that answers it."""
 
 CHAT_FEATURES = ("support-chat", "agent-assist", "email-reply")
 """The features that send the large system prompt, and that prompt caching changes."""
@@ -37,10 +37,10 @@ TRIAGE_FEATURE = "triage"
 
 SYSTEM_TOKENS = 4_200
 """The chat system prompt: above the 1,024-token minimum a Sonnet prompt must have to be cached."""
-CONTEXT_TOKENS = (2_500, 4_500)
+CONTEXT_TOKENS = (2_000, 4_000)
 """Order details and help articles retrieved for each chat turn: different every turn, so never cached."""
 SUMMARY_TOKENS = (6_000, 10_000)
-OVERLONG_TOKENS = (45_000, 60_000)
+OVERLONG_TOKENS = (50_000, 65_000)
 """A ticket thread with a pasted log dump: what input validation is for."""
 SUMMARY_MAX_TOKENS = 12_000
 """The after run's input limit for summaries: well above any ordinary thread, far below a log dump."""
@@ -64,6 +64,7 @@ HOURLY = (
 """The weight of each hour of the day in chat and summary traffic: quiet nights, busy office hours."""
 
 Status = Literal[429, 500, 529]
+Variant = Literal["before", "after"]
 
 
 @dataclass(frozen=True)
@@ -82,13 +83,13 @@ class Incident:
 
 
 INCIDENTS = (
-    Incident("rate-limit storm", 429, 10.5 / 24, 20, 0.6, low_headroom=True),
-    Incident("overload burst", 529, 15 / 24, 10, 0.5),
+    Incident("rate-limit storm", 429, 10.5 / 24, 20, 0.85, low_headroom=True),
+    Incident("overload burst", 529, 15 / 24, 10, 0.7),
 )
-STEADY_500 = 0.09
+STEADY_500 = 0.10
 """The share of attempts that fail with a 500 all day: low enough that the SDK's retries hide nearly all of it."""
-LONG_REPLIES = (13 / 24, 90, 0.5)
-"""From 13:00, for 90 minutes, half the email replies run past max_tokens (a prompt change made them wordy)."""
+LONG_REPLIES = (13 / 24, 90, 0.4)
+"""From 13:00, for 90 minutes, 40% of the chat answers run past max_tokens (a prompt change made them wordy)."""
 MAX_TOKENS_SPORADIC = 0.02
 
 
@@ -129,7 +130,7 @@ class Call:
 class Day:
     """The calls of one run, by minute, and the nightly job's shape."""
 
-    variant: Literal["before", "after"]
+    variant: Variant
     duration: int
     calls: list[Call] = field(default_factory=list)
     job: list[Call] = field(default_factory=list)
@@ -212,7 +213,7 @@ def chat(seed: int, duration: int, after: bool, ids: Ids) -> list[Call]:
             Call(
                 id=call_id, at=at, feature=TRIAGE_FEATURE, user=user, model=HAIKU, mode="sync",
                 stream=False, system=None, cache=False, context_tokens=0, history=(),
-                user_tokens=conversations.randint(60, 160), max_tokens=16, reply_tokens=4, faults=faults,
+                user_tokens=triage.randint(60, 160), max_tokens=16, reply_tokens=4, faults=faults,
                 low_headroom=low, seed=triage.randrange(1 << 30),
             )
         )  # fmt: skip
@@ -223,9 +224,9 @@ def chat(seed: int, duration: int, after: bool, ids: Ids) -> list[Call]:
             faults, low = faults_at(rng, at, duration)
             reply = rng.randint(250, 450) if feature != "email-reply" else rng.randint(450, 650)
             max_tokens = 1024 if feature != "email-reply" else 800
-            if feature == "email-reply" and long_start <= at < long_start + LONG_REPLIES[1] * MINUTE:
+            if long_start <= at < long_start + LONG_REPLIES[1] * MINUTE:
                 if rng.random() < LONG_REPLIES[2]:
-                    reply = rng.randint(900, 1200)
+                    reply = max_tokens + rng.randint(100, 400)
             elif rng.random() < MAX_TOKENS_SPORADIC:
                 reply = max_tokens + rng.randint(50, 300)
             abandon = rng.randint(3, 8) if stream and rng.random() < 0.12 else None
@@ -293,7 +294,7 @@ SCENARIOS = ("chat", "summaries", "job", "incidents")
 """What a day is made of; `--scenarios` picks some (`incidents` are the faults of the others)."""
 
 
-def build(seed: int, duration: int, variant: Literal["before", "after"], scenarios: Sequence[str] = SCENARIOS) -> Day:
+def build(seed: int, duration: int, variant: Variant, scenarios: Sequence[str] = SCENARIOS) -> Day:
     """The day of `variant`, drawn from `seed`: the same calls at the same times whatever the variant."""
     after = variant == "after"
     day = Day(variant=variant, duration=duration, batch=after, job_at=scaled(JOB_START / DAY, duration))
