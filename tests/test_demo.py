@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -27,6 +28,7 @@ from anthropic_otel.demo import alerting, duration, plan, replay, report
 from anthropic_otel.demo.pipeline import Point, Sample
 from anthropic_otel.ops.alerts import ALERTS, Params
 from anthropic_otel.testing import FakeAnthropic, Reply
+from otlp_receiver import Receiver
 
 pytest.importorskip("rich")
 
@@ -240,6 +242,49 @@ def test_a_scenario_left_out_is_not_played(tmp_path: Path) -> None:
     assert set(result["spend_by_feature"]) <= {*plan.CHAT_FEATURES, plan.TRIAGE_FEATURE}
     assert result["reliability"]["masked_error_rate"] == 0
     assert result["savings"]["batching"]["usd"] == 0
+
+
+def test_what_went_out_over_otlp_is_what_the_report_shows(tmp_path: Path) -> None:
+    with Receiver() as receiver:
+        _, result = demo(tmp_path, "otlp", "--otlp", receiver.endpoint)
+        latest: dict[tuple[Any, ...], tuple[int, float]] = {}
+        for request in receiver.received["/v1/metrics"]:
+            for resource in request.resource_metrics:
+                for scope in resource.scope_metrics:
+                    for metric in scope.metrics:
+                        if metric.name != "anthropic.client.cost":
+                            continue
+                        for point in metric.sum.data_points:
+                            key = tuple(sorted((a.key, str(a.value)) for a in point.attributes))
+                            if point.time_unix_nano >= latest.get(key, (0, 0.0))[0]:
+                                latest[key] = (point.time_unix_nano, point.as_double)
+        spans = receiver.spans()
+        logs = receiver.log_events()
+    exported = {"before": 0.0, "after": 0.0}
+    for key, (_, value) in latest.items():
+        exported[dict(key)["app.run"].split('"')[1]] += value
+    assert exported["before"] == pytest.approx(result["spend_usd"]["before"], abs=1e-9)
+    assert exported["after"] == pytest.approx(result["spend_usd"]["after"], abs=1e-9)
+    assert len([span for span in spans if span.name == n.SPAN_NAME]) == result["reliability"]["calls"]
+    assert logs.count(n.LOG_EVENT) == result["reliability"]["calls"]
+
+
+def test_loop_replays_the_day_until_stopped() -> None:
+    command = [sys.executable, "-m", "anthropic_otel", "demo", "--loop", "--duration", "1h", "--speed", "0"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        days: list[str] = []
+        for line in iter(process.stdout.readline, ""):
+            if line.startswith("day "):
+                days.append(line)
+                break
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=120) == 0, process.stderr.read() if process.stderr else ""
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert days[0].startswith("day 7: $") and "before" in days[0]
 
 
 def test_durations_and_scenarios_are_checked() -> None:

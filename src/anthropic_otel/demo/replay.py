@@ -27,7 +27,8 @@ def play(
     on_progress: Callable[[Progress], None] = lambda progress: None,
     stop: threading.Event | None = None,
 ) -> list[RunData]:
-    """Runs the day before and after; returns what each run's readers collected (fewer runs when stopped)."""
+    """Runs the day before and after; returns what each run's readers collected (only the runs that finished
+    when `stop` is set)."""
     stop = stop or threading.Event()
     runs = []
     for variant in VARIANTS:
@@ -47,5 +48,7 @@ def play(
             finally:
                 spans = pipeline.spans
                 pipeline.close()
+        if stop.is_set():  # a day cut short would report half a day as if it were one
+            break
         runs.append(RunData(variant, duration, last.points, pipeline.samples, spans))
     return runs
