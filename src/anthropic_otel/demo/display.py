@@ -13,7 +13,7 @@ from typing import Any
 
 from rich import box
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.progress import BarColumn, Progress, TextColumn
 from rich.table import Table
 
 from .. import names as n
@@ -30,7 +30,7 @@ def counters(points: list[Point]) -> str:
     calls = calls_of(points)
     failed = calls_of(points, lambda point: point.get(n.ERROR_TYPE) is not None)
     retried = int(total(points, "anthropic.client.attempts", lambda point: point.get(n.ATTEMPT_RETRIED) is True))
-    return f"calls {calls:>4}  spend ${spend_of(points):>7.2f}  errors {failed:>3}  retries {retried:>3}"
+    return f"calls {calls}  spend ${spend_of(points):.2f}  errors {failed}  retries {retried}"
 
 
 class Live:
@@ -47,9 +47,9 @@ class Live:
     def showing(self) -> Iterator[Live]:
         if self.console.is_terminal:
             self.progress = Progress(
-                TextColumn("{task.description:<22}"),
-                BarColumn(),
-                MofNCompleteColumn(),
+                TextColumn("{task.description:<16}"),
+                BarColumn(bar_width=24),
+                TextColumn("{task.fields[count]:>9}"),
                 TextColumn("{task.fields[info]}"),
                 console=self.console,
             )
@@ -70,12 +70,17 @@ class Live:
                 self.console.print(f"{step.run:<6} done", highlight=False)
             return
         if step.run not in self.status:
-            self.status[step.run] = self.progress.add_task(f"{step.run}: simulated day", total=step.duration, info="")
+            self.status[step.run] = self.progress.add_task(f"{step.run} run", total=step.duration, count="", info="")
             for scenario, planned in step.planned.items():
-                self.tasks[step.run, scenario] = self.progress.add_task(f"  {scenario}", total=planned, info="")
-        self.progress.update(self.status[step.run], completed=step.at, **({"info": info} if info else {}))
+                self.tasks[step.run, scenario] = self.progress.add_task(
+                    f"  {scenario}", total=planned, count="", info=""
+                )
+        live = {"info": counters(step.sample.points)} if step.sample is not None else {}
+        self.progress.update(self.status[step.run], completed=step.at, count=day_time(step.at), **live)
         for scenario, done in step.done.items():
-            self.progress.update(self.tasks[step.run, scenario], completed=done)
+            self.progress.update(
+                self.tasks[step.run, scenario], completed=done, count=f"{done}/{step.planned[scenario]}"
+            )
 
 
 def money(value: float) -> str:
