@@ -30,7 +30,6 @@ from anthropic_otel.ops.alerts import ALERTS, Params
 from anthropic_otel.testing import FakeAnthropic, Reply
 from otlp_receiver import Receiver
 
-pytest.importorskip("rich")
 
 HOURS = 4
 SEED = 5

@@ -107,7 +107,9 @@ def run(args: argparse.Namespace) -> int:
     from ..ops.alerts import Params
     from . import display, plan, replay, report
 
-    console = Console() if sys.stdout.isatty() else Console(width=WIDTH)
+    # With `--json -` stdout is the JSON's alone: progress and tables go to stderr.
+    stream = sys.stderr if args.json == "-" else sys.stdout
+    console = Console(file=stream) if stream.isatty() else Console(file=stream, width=WIDTH)
     chosen = args.scenarios or plan.SCENARIOS
     speed = args.speed if args.speed is not None else (LOOP_SPEED if args.loop else DEFAULT_SPEED)
     budget = args.budget_usd
