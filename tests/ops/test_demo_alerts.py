@@ -22,7 +22,6 @@ from anthropic_otel.demo import alerting, replay
 from anthropic_otel.ops import ALERTS, Params
 from anthropic_otel.ops.bundle import render
 
-
 SERVICE = "anthropic-otel-demo"
 PARAMS = Params(budget_usd=22.0)
 HOURS = 6
