@@ -24,12 +24,12 @@ PIP_FLAGS := -q --disable-pip-version-check
 	touch $@
 
 lint: .venv/.ok
-	.venv/bin/ruff check src tests demo benchmarks examples
-	.venv/bin/ruff format --check src tests demo benchmarks examples
+	.venv/bin/ruff check src tests benchmarks examples
+	.venv/bin/ruff format --check src tests benchmarks examples
 
 format: .venv/.ok
-	.venv/bin/ruff format src tests demo benchmarks examples
-	.venv/bin/ruff check --fix src tests demo benchmarks examples
+	.venv/bin/ruff format src tests benchmarks examples
+	.venv/bin/ruff check --fix src tests benchmarks examples
 
 # Every venv, buildable in parallel (`make -j4 venvs`); `make test` builds what is missing by itself.
 venvs: .venv/.ok $(SDKS:%=.venvs/%/.ok)
@@ -74,5 +74,7 @@ bench: .venv/.ok .venvs/$(OLDEST_SDK)/.ok
 clean:
 	rm -rf .venv .venvs
 
+# A compressed day of traffic through the instrumented SDK against the bundled fake API, before and after prompt
+# caching, Message Batches and input validation; about a minute. DEMO_FLAGS passes flags: DEMO_FLAGS='--json r.json'.
 demo: .venv/.ok
-	.venv/bin/python demo/run.py
+	.venv/bin/anthropic-otel demo $(DEMO_FLAGS)

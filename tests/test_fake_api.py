@@ -144,6 +144,23 @@ def test_received_requests_are_recorded(api: FakeAnthropic, client: anthropic.An
     assert first.json == {"model": MODEL, "max_tokens": 100, "messages": USER}
 
 
+def test_a_responder_chooses_by_request_ahead_of_the_script(api: FakeAnthropic, client: anthropic.Anthropic) -> None:
+    api.enqueue(Reply.message("from the script"))
+    api.responder = lambda request: Reply.message("chosen") if request.headers.get("x-pick") == "yes" else None
+
+    picked = create(client, extra_headers={"x-pick": "yes"})
+    scripted = create(client)
+    default = create(client)
+
+    assert [message.content[0].text for message in (picked, scripted, default)] == [
+        "chosen",
+        "from the script",
+        "Hello! How can I help?",
+    ]
+    api.clear()
+    assert api.responder is None
+
+
 def test_stream_event_sequence(api: FakeAnthropic, client: anthropic.Anthropic) -> None:
     text = "The quick brown fox jumps over the lazy dog again"
     api.enqueue(Reply.message(text=text, input_tokens=12, output_tokens=9, cache_read_input_tokens=2))

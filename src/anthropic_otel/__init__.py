@@ -11,9 +11,19 @@ from typing import Any
 from .attribution import attribution
 from .config import ConfigError
 from .instrumentor import AnthropicInstrumentor
+from .spend import Spend, spend
 from .version import __version__
 
-__all__ = ["AnthropicInstrumentor", "ConfigError", "__version__", "attribution", "instrument", "uninstrument"]
+__all__ = [
+    "AnthropicInstrumentor",
+    "ConfigError",
+    "Spend",
+    "__version__",
+    "attribution",
+    "instrument",
+    "spend",
+    "uninstrument",
+]
 
 
 def instrument(**options: Any) -> AnthropicInstrumentor:

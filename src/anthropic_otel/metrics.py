@@ -193,6 +193,16 @@ class Tally:
             if headers is not None:
                 self.headers[limits] = (headers, time.monotonic())
 
+    def snapshot(self) -> list[tuple[str, dict[str, Any], int | float]]:
+        """Every sum as (instrument name, attributes, amount; money in pico-dollars), read under the lock: what
+        the observable instruments would report now, for `anthropic_otel.spend()`."""
+        with self.lock:
+            return [
+                (name, dict(base + extra), value)
+                for base, sums in self.sums.items()
+                for (name, extra), value in sums.items()
+            ]
+
     def observer(self, name: str) -> Callable[[CallbackOptions], Iterator[Observation]]:
         def observe(options: CallbackOptions) -> Iterator[Observation]:
             if name in RATE_LIMIT_GAUGES:
@@ -234,6 +244,11 @@ class Tally:
 TALLIES: weakref.WeakKeyDictionary[Any, Tally] = weakref.WeakKeyDictionary()
 """One tally per meter. An observable instrument is registered once per meter, with its callbacks: a second
 `instrument()` on the same meter gets the same instruments back, so it must feed the same tally."""
+
+
+def tallies() -> list[Tally]:
+    """The tally of every meter the plugin measures with, while that meter lives."""
+    return list(TALLIES.values())
 
 
 def tally_for(meter: Meter) -> Tally:

@@ -108,7 +108,7 @@ FROM {PYTHON_IMAGE}
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY src ./src
-RUN pip install --no-cache-dir ".[sdk]" {ANTHROPIC_SDK}
+RUN pip install --no-cache-dir ".[demo]" {ANTHROPIC_SDK}
 USER nobody
 CMD ["python", "-m", "anthropic_otel", "demo", "--loop", "--otlp", "http://otel-collector:4318"]
 """

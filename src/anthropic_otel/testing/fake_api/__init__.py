@@ -13,9 +13,11 @@ Usage::
         ...
         assert len(api.requests) == 2
 
-Replies are scripted first-in first-out; when the script is empty ``api.default`` answers. Message endpoints
-consume any scripted reply; the other endpoints (count_tokens, models, batches) only consume a scripted *fault*
-(error, reset, delay, malformed or raw reply), so faults can be injected there without disturbing the script.
+Replies are scripted first-in first-out; when the script is empty ``api.default`` answers. Clients that send
+concurrently can have ``api.responder`` choose each message request's reply from the request itself instead.
+Message endpoints consume any scripted reply; the other endpoints (count_tokens, models, batches) only consume a
+scripted *fault* (error, reset, delay, malformed or raw reply), so faults can be injected there without
+disturbing the script.
 
 By default a reply renders exactly the numbers it was given. ``FakeAnthropic(simulation=Simulation(...))``
 makes the fake behave more like the real API: token counts from the request, prompt caching, validation,

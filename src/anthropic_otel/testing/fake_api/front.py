@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from typing import Any
 
 from .replies import Reply
@@ -114,9 +115,21 @@ class FakeAnthropic:
         with self._state.lock:
             self._state.default = reply
 
+    @property
+    def responder(self) -> Callable[[ReceivedRequest], Reply | None] | None:
+        """Chooses the reply of each message request from the request (its headers, its body), ahead of the
+        script; returning None leaves that request to the script. For clients that send concurrently, whose
+        order of arrival, and so a first-in first-out script, is not reproducible. Called on the server's
+        handler threads."""
+        return self._state.responder
+
+    @responder.setter
+    def responder(self, responder: Callable[[ReceivedRequest], Reply | None] | None) -> None:
+        self._state.responder = responder
+
     def clear(self) -> None:
-        """Forget the script, the received requests, errors, batches, the prompt cache and id counters; restore the
-        default reply, and the simulation and models given to the constructor."""
+        """Forget the script, the responder, the received requests, errors, batches, the prompt cache and id
+        counters; restore the default reply, and the simulation and models given to the constructor."""
         self._state.clear()
 
     # -- how real ----------------------------------------------------------------------------------------------------

@@ -239,7 +239,7 @@ class Handler(BaseHTTPRequestHandler):
         if route.recorded:
             state.record(request)
         exchange = Exchange(self, request, route, params)
-        reply = state.take(route.consumes)
+        reply = state.take(route.consumes, request)
         try:
             if reply is None:
                 exchange.answer(None)

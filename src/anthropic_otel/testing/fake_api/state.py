@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -78,6 +78,9 @@ class State:
     batches: dict[str, Any] = field(default_factory=dict)
     """Message batches by id (:class:`~.batches.Batch`)."""
     cache: PromptCache = field(default_factory=PromptCache)
+    responder: Callable[[ReceivedRequest], Reply | None] | None = None
+    """Chooses the reply of a message request from the request itself, before the script: for clients that send
+    concurrently, where the order of arrival, and so a first-in first-out script, is not reproducible."""
 
     def __post_init__(self) -> None:
         self._initial = (self.simulation, list(self.models))
@@ -99,6 +102,7 @@ class State:
             self.counters.clear()
             self.batches.clear()
             self.cache.clear()
+            self.responder = None
 
     def new_id(self, prefix: str) -> str:
         """Deterministic ids, one counter per prefix: ``req_fake_000001``, ``msg_fake_000001``, ..."""
@@ -106,8 +110,14 @@ class State:
             self.counters[prefix] = number = self.counters.get(prefix, 0) + 1
         return f"{prefix}_{number:06d}"
 
-    def take(self, policy: Literal["any", "faults", "none"]) -> Reply | None:
-        """The reply for the next request: message endpoints take anything (else the default), others only faults."""
+    def take(self, policy: Literal["any", "faults", "none"], request: ReceivedRequest | None = None) -> Reply | None:
+        """The reply for the next request: message endpoints take the responder's choice, else anything scripted
+        (else the default); other endpoints only scripted faults."""
+        responder = self.responder
+        if policy == "any" and responder is not None and request is not None:
+            chosen = responder(request)
+            if chosen is not None:
+                return chosen
         with self.lock:
             if policy == "any":
                 return self.script.popleft() if self.script else self.default
