@@ -160,7 +160,9 @@ def install_pipeline(export_interval_millis: int = 10_000) -> tuple[TracerProvid
     tracer_provider = TracerProvider()
     tracer_provider.add_span_processor(BatchSpanProcessor(DropSpans()))
     trace.set_tracer_provider(tracer_provider)
-    meter_provider = MeterProvider([PeriodicExportingMetricReader(DropMetrics(), export_interval_millis=export_interval_millis)])
+    meter_provider = MeterProvider(
+        [PeriodicExportingMetricReader(DropMetrics(), export_interval_millis=export_interval_millis)]
+    )
     metrics.set_meter_provider(meter_provider)
     log_provider = LoggerProvider()
     log_provider.add_log_record_processor(BatchLogRecordProcessor(DropLogs()))
