@@ -1,0 +1,43 @@
+# anthropic-otel side by side with the other Anthropic instrumentations, on the newest SDK of the matrix: each
+# instrumentation in a venv of its own, with the same SDK, OpenTelemetry SDK and Python, driven in one run by
+# benchmarks/peers.py (wall-clock rounds interleaved across one worker process per venv, then instruction counts
+# per venv with callgrind). Figures in benchmarks/RESULTS.md and benchmarks/peers-<sdk>.json.
+#
+#   make bench-peers                     # the full run (about half an hour on two free cores)
+#   make bench-peers PEERS_FLAGS=--quick # a few minutes: fewer rounds and calls, fewer counted calls
+PEER_OTEL_SDK := 1.45.2
+PEER_OTEL_GENAI := 1.3b0
+PEER_OPENLLMETRY := 0.62.4
+PEER_PINS := anthropic==$(NEWEST_SDK) opentelemetry-api==$(PEER_OTEL_SDK) opentelemetry-sdk==$(PEER_OTEL_SDK)
+PEER_VENVS := .venvs/peer-anthropic-otel .venvs/peer-otel-genai .venvs/peer-openllmetry
+PEERS_FLAGS ?=
+
+.PHONY: bench-peers peer-venvs
+peer-venvs: $(PEER_VENVS:%=%/.ok-$(NEWEST_SDK))
+
+# anthropic-otel from this checkout, editable, so that a rerun measures the code as it is.
+.venvs/peer-anthropic-otel/.ok-$(NEWEST_SDK): pyproject.toml tools/bench.mk
+	rm -rf .venvs/peer-anthropic-otel && $(PYTHON) -m venv .venvs/peer-anthropic-otel
+	.venvs/peer-anthropic-otel/bin/pip install $(PIP_FLAGS) -e . $(PEER_PINS)
+	touch $@
+
+# The OpenTelemetry GenAI Anthropic instrumentation (open-telemetry/opentelemetry-python-genai).
+.venvs/peer-otel-genai/.ok-$(NEWEST_SDK): tools/bench.mk
+	rm -rf .venvs/peer-otel-genai && $(PYTHON) -m venv .venvs/peer-otel-genai
+	.venvs/peer-otel-genai/bin/pip install $(PIP_FLAGS) \
+		opentelemetry-instrumentation-genai-anthropic==$(PEER_OTEL_GENAI) $(PEER_PINS)
+	touch $@
+
+# OpenLLMetry's Anthropic instrumentation (traceloop/openllmetry).
+.venvs/peer-openllmetry/.ok-$(NEWEST_SDK): tools/bench.mk
+	rm -rf .venvs/peer-openllmetry && $(PYTHON) -m venv .venvs/peer-openllmetry
+	.venvs/peer-openllmetry/bin/pip install $(PIP_FLAGS) \
+		opentelemetry-instrumentation-anthropic==$(PEER_OPENLLMETRY) $(PEER_PINS)
+	touch $@
+
+bench-peers: peer-venvs
+	.venvs/peer-anthropic-otel/bin/python benchmarks/peers.py $(PEERS_FLAGS) \
+		--venv anthropic-otel=.venvs/peer-anthropic-otel \
+		--venv otel-genai=.venvs/peer-otel-genai \
+		--venv openllmetry=.venvs/peer-openllmetry \
+		--json benchmarks/peers-$(NEWEST_SDK).json
