@@ -363,9 +363,9 @@ def census(worker: Worker) -> dict[str, Any]:
     return found
 
 
-def measurements(reader: InMemoryMetricReader) -> dict[str, int]:
-    """Histogram name -> measurements recorded so far (the sum of its points' counts); other instruments ->
-    how many series they have (a counter's or gauge's points do not say how many measurements made them)."""
+def measurements(reader: InMemoryMetricReader) -> dict[str, float]:
+    """Histogram name -> measurements recorded so far (the sum of its points' counts); any other instrument -> the
+    sum of its points' values, which moves when a call adds to it (its points do not say how many adds made it)."""
     counts: dict[str, int] = {}
     data = reader.get_metrics_data()
     for resource_metrics in data.resource_metrics if data else []:
@@ -375,7 +375,7 @@ def measurements(reader: InMemoryMetricReader) -> dict[str, int]:
                 if points and isinstance(points[0], HistogramDataPoint):
                     counts[f"{metric.name} (histogram)"] = sum(point.count for point in points)
                 else:
-                    counts[f"{metric.name} (series)"] = len(points)
+                    counts[f"{metric.name} (sum)"] = sum(getattr(point, "value", 0) for point in points)
     return counts
 
 
@@ -387,7 +387,7 @@ def count(worker: Worker, workload: str, config: str, low: int, high: int) -> No
     """Under `valgrind --tool=callgrind --instr-atstart=no`: warms up, then counts `low` calls, dumps, and counts
     `high` calls; `peers.py` reads both dumps and takes the difference, which the cost of switching cancels from."""
     install_pipeline()
-    worker.run(workload, config, 50, [])
+    worker.run(workload, config, 20, [])
     for calls in (low, high):
         gc.collect()
         callgrind("on")

@@ -242,7 +242,8 @@ def emitted(census: dict[str, Any], venv: str, workload: str, config: str) -> st
         f"{span['attributes']}a" + (f"/{span['events']}e" if span["events"] else "") for span in found["spans"]
     )
     points = sum(value for name, value in found["metric_points"].items() if name.endswith("(histogram)"))
-    return f"{len(found['spans'])} span ({spans or '-'}), {points} pts, {len(found['logs'])} log"
+    sums = sum(name.endswith("(sum)") for name in found["metric_points"])
+    return f"{len(found['spans'])} span ({spans or '-'}), {points} pts, {sums} counters, {len(found['logs'])} log"
 
 
 def print_table(title: str, venvs: list[Venv], rows: dict[str, dict[str, str]], first: str) -> None:
@@ -267,7 +268,7 @@ def report_census(venvs: list[Venv], census: dict[str, Any], configs: dict[str, 
     for venv in venvs:
         print(f"  {venv.name}: " + ", ".join(f"{k} {v}" for k, v in census[venv.name]["versions"].items()))
     for config, title in (("peer", "native tracing off"), ("native+peer", "on top of the SDK's native span")):
-        print(f"per call, {title}: spans (attributes/events), histogram measurements, log records")
+        print(f"per call, {title}: spans (attributes/events), histogram measurements, counters moved, log records")
         for workload in WORKLOADS:
             shown = [
                 f"{venv.name}: {emitted(census, venv.name, workload, config)}"
@@ -364,16 +365,22 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_wall:
             print(f"\nwall clock: {rounds} rounds x {calls} calls per (venv, workload, configuration)", file=sys.stderr)
             medians, exported = wall_clock(venvs, bodies, rounds, calls)
-            figures["wall_clock"] = report_wall(venvs, census, medians, exported, rounds=rounds, calls=calls)
+            figures["wall_clock"] = {"date": figures["date"]} | report_wall(
+                venvs, census, medians, exported, rounds=rounds, calls=calls
+            )
         if not args.no_instructions and shutil.which("valgrind") is None:
             print("instructions need valgrind (apt-get install valgrind); skipped")
         elif not args.no_instructions:
             print(f"\ninstructions: {high} minus {low} counted calls, per call", file=sys.stderr)
             counts = instructions(venvs, bodies, configs, low, high)
-            figures["instructions"] = report_instructions(venvs, configs, counts, low, high)
-    if args.json:
+            figures["instructions"] = {"date": figures["date"]} | report_instructions(venvs, configs, counts, low, high)
+    if args.json:  # a part measured alone (--no-wall, --no-instructions) replaces its own figures, keeping the rest
+        earlier: dict[str, Any] = {}
+        if os.path.exists(args.json):
+            with open(args.json) as source:
+                earlier = json.load(source)
         with open(args.json, "w") as out:
-            json.dump(figures, out, indent=2)
+            json.dump(earlier | figures, out, indent=2)
     return 0
 
 
