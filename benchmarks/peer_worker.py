@@ -73,7 +73,8 @@ PEERS: dict[str, tuple[str, str]] = {
 }
 """Name -> (the distribution measured, how it is configured)."""
 ENVIRONMENT = {"openllmetry": {"TRACELOOP_TRACE_CONTENT": "false"}}
-"""What each instrumentation's docs say to set for no content capture (`peers.py` starts the worker with it)."""
+"""What each instrumentation's docs say to set for no content capture (OpenLLMetry records prompts and completions
+unless told not to); `peers.py` starts each worker with it."""
 
 
 @dataclass

@@ -42,15 +42,14 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from overhead import BODY, HEADERS, JSON_BODY, STREAMS, machine  # benchmarks/, the script's own folder
+import peer_worker  # benchmarks/, the script's own folder
+from overhead import BODY, HEADERS, JSON_BODY, STREAMS, machine
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 WORKER = os.path.join(HERE, "peer_worker.py")
-WORKLOADS = ["create", "async create", "stream, 6 events", "stream, 50 events", "messages.stream(), 50 events"]
+WORKLOADS = list(peer_worker.WORKLOADS)
 """The workloads of `overhead.py`; `--workloads` keeps some of them."""
 REFERENCE = {"peer": "bare", "native+peer": "native"}
-OPENLLMETRY_ENV = {"TRACELOOP_TRACE_CONTENT": "false"}
-"""OpenLLMetry records prompts and completions unless told not to (`peer_worker.ENVIRONMENT`)."""
 
 
 def write_bodies(path: str) -> None:
@@ -82,8 +81,7 @@ class Venv:
         env = {key: value for key, value in os.environ.items() if not key.startswith(("OTEL_", "TRACELOOP_"))}
         env.pop("ANTHROPIC_OPEN_TELEMETRY", None)
         env["PYTHONHASHSEED"] = "0"
-        if self.name == "openllmetry":
-            env.update(OPENLLMETRY_ENV)
+        env.update(peer_worker.ENVIRONMENT.get(self.name, {}))
         return env
 
 
