@@ -333,9 +333,40 @@ def report_instructions(
     return {"low": low, "high": high, "rows": counted_rows}
 
 
+def markdown(figures: dict[str, Any]) -> str:
+    """The tables of a JSON file this wrote, as Markdown (`--markdown FILE`), for benchmarks/RESULTS.md."""
+    names = list(figures["versions"])
+    lines: list[str] = []
+    header = "| workload | bare | " + " | ".join(f"{name}: off / on native" for name in names) + " |"
+    rule = "| --- " * (len(names) + 2) + "|"
+    for part, value, unit in (("instructions", "instructions", "added"), ("wall_clock", "bare_us", "ratio")):
+        if part not in figures:
+            continue
+        rows = figures[part]["rows"]
+        lines += ["", f"{part}, {figures[part]['date']}:", "", header, rule]
+        for workload in dict.fromkeys(row["workload"] for row in rows):
+            mine = {(row["venv"], row["config"]): row for row in rows if row["workload"] == workload}
+            if part == "instructions":
+                bare = f"{mine[(names[0], 'bare')]['instructions']:,}"
+                show = {key: f"{row[unit]:+,} ({row['ratio']:+.1%})" for key, row in mine.items() if "ratio" in row}
+            else:
+                bare = f"{mine[(names[0], 'peer')][value]:.0f} us"
+                show = {key: f"{row['added']:+.0f} us ({row[unit]:+.1%})" for key, row in mine.items()}
+            cells = [" / ".join(show[(name, c)] for c in REFERENCE if (name, c) in show) for name in names]
+            lines.append(f"| {workload} | {bare} | " + " | ".join(cells) + " |")
+    lines += ["", "| workload | " + " | ".join(names) + " |", "| --- " * (len(names) + 1) + "|"]
+    for workload in dict.fromkeys(key.split(" | ")[0] for key in figures["census"][names[0]]):
+        cells = []
+        for name in names:
+            census = {name: {"census": figures["census"][name]}}
+            cells.append(" / ".join(emitted(census, name, workload, c) for c in REFERENCE))
+        lines.append(f"| {workload} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--venv", action="append", required=True, metavar="NAME=PATH", help="one per instrumentation")
+    parser.add_argument("--venv", action="append", metavar="NAME=PATH", help="one per instrumentation")
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--calls", type=int, default=100, help="calls per workload, configuration and round")
     parser.add_argument("--count-calls", type=int, nargs=2, default=(10, 60), metavar=("LOW", "HIGH"))
@@ -344,7 +375,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-instructions", action="store_true")
     parser.add_argument("--workloads", nargs="+", default=list(WORKLOADS), choices=WORKLOADS)
     parser.add_argument("--json", help="also write the figures to this file")
+    parser.add_argument("--markdown", metavar="FILE", help="only print the tables of a JSON file this wrote")
     args = parser.parse_args(argv)
+    if args.markdown:
+        with open(args.markdown) as source:
+            print(markdown(json.load(source)))
+        return 0
+    if not args.venv:
+        parser.error("--venv NAME=PATH is needed, once per instrumentation")
     WORKLOADS[:] = args.workloads
     venvs = [Venv(*spec.split("=", 1)) for spec in args.venv]
     rounds, calls, (low, high) = (4, 50, (5, 25)) if args.quick else (args.rounds, args.calls, args.count_calls)
