@@ -207,7 +207,8 @@ def callgrind_count(venv: Venv, bodies: str, workload: str, config: str, *, low:
 def instructions(
     venvs: list[Venv], bodies: str, configs: dict[str, list[str]], low: int, high: int
 ) -> dict[tuple[str, str, str], int]:
-    jobs = [(venv, workload, config) for venv in venvs for workload in WORKLOADS for config in configs[venv.name]]
+    # Workload by workload, so that a run cut short has every instrumentation's figures for the workloads it did.
+    jobs = [(venv, workload, config) for workload in WORKLOADS for venv in venvs for config in configs[venv.name]]
     started = time.monotonic()
 
     def one(job: tuple[Venv, str, str]) -> int:
