@@ -130,15 +130,25 @@ class DropLogs(LogRecordExporter):  # type: ignore[misc]
         return True
 
 
-def install_pipeline() -> None:
-    """`overhead.py`'s pipeline, as the global providers, which every instrumentation here uses by default."""
+HOUR_MS = 3_600_000
+
+
+def install_pipeline(timers: bool = True) -> None:
+    """`overhead.py`'s pipeline, as the global providers, which every instrumentation here uses by default.
+
+    Without `timers`, the processors' and the reader's timed exports are an hour apart. Under callgrind a counted
+    phase lasts seconds of a slowed-down clock, and an export or a metric collection (with its observable
+    callbacks) landing in one phase and not the other moved a per-call count by several percent from one run to the
+    next; without them, what is counted is the work each call does on its own thread."""
+    delay = {} if timers else {"schedule_delay_millis": HOUR_MS}
     tracer_provider = TracerProvider()
-    tracer_provider.add_span_processor(BatchSpanProcessor(DropSpans()))
+    tracer_provider.add_span_processor(BatchSpanProcessor(DropSpans(), **delay))
     trace.set_tracer_provider(tracer_provider)
-    meter_provider = MeterProvider([PeriodicExportingMetricReader(DropMetrics(), export_interval_millis=10_000)])
+    interval = 10_000 if timers else HOUR_MS
+    meter_provider = MeterProvider([PeriodicExportingMetricReader(DropMetrics(), export_interval_millis=interval)])
     metrics.set_meter_provider(meter_provider)
     log_provider = LoggerProvider()
-    log_provider.add_log_record_processor(BatchLogRecordProcessor(DropLogs()))
+    log_provider.add_log_record_processor(BatchLogRecordProcessor(DropLogs(), **delay))
     _logs.set_logger_provider(log_provider)
 
 
@@ -387,7 +397,7 @@ def callgrind(switch: str) -> None:
 def count(worker: Worker, workload: str, config: str, low: int, high: int) -> None:
     """Under `valgrind --tool=callgrind --instr-atstart=no`: warms up, then counts `low` calls, dumps, and counts
     `high` calls; `peers.py` reads both dumps and takes the difference, which the cost of switching cancels from."""
-    install_pipeline()
+    install_pipeline(timers=False)
     worker.run(workload, config, 20, [])
     for calls in (low, high):
         gc.collect()
