@@ -370,7 +370,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--venv", action="append", metavar="NAME=PATH", help="one per instrumentation")
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--calls", type=int, default=100, help="calls per workload, configuration and round")
-    parser.add_argument("--count-calls", type=int, nargs=2, default=(10, 60), metavar=("LOW", "HIGH"))
+    parser.add_argument("--count-calls", type=int, nargs=2, default=(5, 35), metavar=("LOW", "HIGH"))
     parser.add_argument("--quick", action="store_true", help="4 rounds x 50 calls, instructions of 5 and 25 calls")
     parser.add_argument("--no-wall", action="store_true")
     parser.add_argument("--no-instructions", action="store_true")

@@ -3,8 +3,9 @@
 # benchmarks/peers.py (wall-clock rounds interleaved across one worker process per venv, then instruction counts
 # per venv with callgrind). Figures in benchmarks/RESULTS.md and benchmarks/peers-<sdk>.json.
 #
-#   make bench-peers                     # the full run (about half an hour on two free cores)
-#   make bench-peers PEERS_FLAGS=--quick # a few minutes: fewer rounds and calls, fewer counted calls
+#   make bench-peers                     # the full run: about an hour on two cores shared with other work
+#   make bench-peers PEERS_FLAGS=--quick # a quarter of that: 4 rounds x 50 calls, 20 counted calls
+#   make bench-peers PEERS_FLAGS=--no-wall         # only the census and the instruction counts (or --no-instructions)
 PEER_OTEL_SDK := 1.45.2
 PEER_OTEL_GENAI := 1.3b0
 PEER_OPENLLMETRY := 0.62.4
