@@ -3,9 +3,13 @@
 # benchmarks/peers.py (wall-clock rounds interleaved across one worker process per venv, then instruction counts
 # per venv with callgrind). Figures in benchmarks/RESULTS.md and benchmarks/peers-<sdk>.json.
 #
-#   make bench-peers                     # the full run: about an hour on two cores shared with other work
-#   make bench-peers PEERS_FLAGS=--quick # a quarter of that: 4 rounds x 50 calls, 20 counted calls
-#   make bench-peers PEERS_FLAGS=--no-wall         # only the census and the instruction counts (or --no-instructions)
+#   make bench-peers                       # the full run: about an hour on two cores shared with other work
+#   make bench-peers PEERS_FLAGS=--no-wall # the census and the instruction counts only (or --no-instructions)
+# For iteration, fewer instrumentations and workloads, into a file of its own (a count is a process under valgrind,
+# so the workloads and configurations counted set the time, about a minute for each two):
+#   make bench-peers PEERS=anthropic-otel PEERS_JSON=/tmp/peers.json PEERS_FLAGS='--quick --workloads create'
+PEERS ?= anthropic-otel otel-genai openllmetry
+PEERS_JSON ?= benchmarks/peers-$(NEWEST_SDK).json
 PEER_OTEL_SDK := 1.45.2
 PEER_OTEL_GENAI := 1.3b0
 PEER_OPENLLMETRY := 0.62.4
@@ -38,7 +42,4 @@ peer-venvs: $(PEER_VENVS:%=%/.ok-$(NEWEST_SDK))
 
 bench-peers: peer-venvs
 	.venvs/peer-anthropic-otel/bin/python benchmarks/peers.py $(PEERS_FLAGS) \
-		--venv anthropic-otel=.venvs/peer-anthropic-otel \
-		--venv otel-genai=.venvs/peer-otel-genai \
-		--venv openllmetry=.venvs/peer-openllmetry \
-		--json benchmarks/peers-$(NEWEST_SDK).json
+		$(foreach peer,$(PEERS),--venv $(peer)=.venvs/peer-$(peer)) --json $(PEERS_JSON)
