@@ -8,20 +8,21 @@ count it). Every instrumentation runs as its docs say for full telemetry with co
 
 Three parts, in this order:
 - **census**: what one call of each workload emits under each instrumentation (spans, histogram measurements,
-  log records), since they do not emit the same telemetry;
+  counters it adds to, log records), since they do not emit the same telemetry;
 - **wall clock**: every round runs every (venv, configuration) pair once, in an order rotated by one from the
   round before, one worker at a time while the others wait; the added cost is paired by round against the `bare`
   (or `native`) configuration of the same worker, as in `overhead.py`;
-- **instructions**: callgrind counts of each (venv, workload, configuration), a process each, deterministic to
-  about a percent where the wall clock of a shared machine is not.
+- **instructions**: callgrind counts of each (venv, workload, configuration), a process each, repeating to
+  0.01% where the wall clock of a shared machine moves by tens of points.
 
 The ratios are to a bare call: `peer` against `bare` (native tracing off), and `native+peer` against `native`
 (what the instrumentation adds on top of the SDK's own span), both over the bare median.
 
     .venvs/peer-anthropic-otel/bin/python benchmarks/peers.py --venv anthropic-otel=.venvs/peer-anthropic-otel \\
         --venv otel-genai=.venvs/peer-otel-genai --venv openllmetry=.venvs/peer-openllmetry --json out.json
-    ... --quick                      # a few minutes: fewer rounds, calls and counted calls
-    ... --no-wall / --no-instructions
+    ... --quick                      # 4 rounds x 50 calls, 20 counted calls (a count is still a process each)
+    ... --no-wall / --no-instructions / --workloads create "stream, 6 events"
+    .venvs/peer-anthropic-otel/bin/python benchmarks/peers.py --markdown out.json    # its tables, as Markdown
 """
 
 from __future__ import annotations
