@@ -131,14 +131,18 @@ class RequestFields:
 
 def request_fields(body: object, *, stream: bool = False) -> RequestFields:
     """The fields of a request `body`; values the SDK has not filled in (`NOT_GIVEN`, `omit`) are left out."""
+    fields = fields_of(body)
+    if fields is None:
+        return RequestFields(stream=stream)
+    get_field = fields.get
     return RequestFields(
-        model=as_str(get(body, "model")),
-        max_tokens=as_int(get(body, "max_tokens")),
-        temperature=as_float(get(body, "temperature")),
-        top_p=as_float(get(body, "top_p")),
-        top_k=as_int(get(body, "top_k")),
-        stop_sequences=as_str_list(get(body, "stop_sequences")),
-        stream=stream or get(body, "stream") is True,
+        model=as_str(get_field("model")),
+        max_tokens=as_int(get_field("max_tokens")),
+        temperature=as_float(get_field("temperature")),
+        top_p=as_float(get_field("top_p")),
+        top_k=as_int(get_field("top_k")),
+        stop_sequences=as_str_list(get_field("stop_sequences")),
+        stream=stream or get_field("stream") is True,
     )
 
 

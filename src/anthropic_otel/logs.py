@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 
 def log_attributes(record: CallRecord, content: bool = False) -> dict[str, AttributeValue]:
-    values = usage_attributes(record)
+    values = dict(usage_attributes(record))
     values[n.LOG_COST_USD] = values.pop(n.COST_USD)
     if record.batch:
         values[n.BATCH] = True

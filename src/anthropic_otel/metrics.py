@@ -393,8 +393,9 @@ class MetricsSink:
             updates.append((STOP_REASONS, stop_reason_extra(record.response.stop_reason), 1))
         for attempt in record.attempts:
             updates.append((ATTEMPTS, attempt_extra(attempt.retried, attempt.status_code, attempt.error_type), 1))
-        if record.anomaly is not None:
-            updates.append((ANOMALIES, NO_EXTRA, 1))
+        # Counted from a series' first call, at 0 until an anomaly: a counter that first appears at 1 has no
+        # `increase()` in Prometheus, so the alert would miss the first anomaly of every model and feature.
+        updates.append((ANOMALIES, NO_EXTRA, 0 if record.anomaly is None else 1))
         self.tally.add(series.key, updates, record.headers, series.limits)
 
     def warn_unpriced(self, unpriced: Unpriced) -> None:

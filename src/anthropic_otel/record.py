@@ -66,6 +66,9 @@ class CallRecord:
     """Set by `Telemetry.finish`: what the call cost, or why it has no price; `None` when it used no tokens."""
     anomaly: Anomaly | None = None
     """Set by `Telemetry.finish` when the call's input is far above its (model, feature) average."""
+    usage_attributes: dict[str, Any] | None = field(default=None, init=False, repr=False)
+    """The attributes the span and the log record share, built once by the first sink that asks
+    (`spans.usage_attributes`); read-only, like the record."""
 
     @property
     def resend_count(self) -> int:

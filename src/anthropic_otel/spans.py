@@ -66,7 +66,10 @@ def start_attributes(
 
 
 def usage_attributes(record: CallRecord) -> dict[str, AttributeValue | None]:
-    """The response's usage and what it cost: the part of the span that the log record repeats."""
+    """The response's usage and what it cost: the part of the span that the log record repeats. Built once per
+    record (after `Telemetry.finish` priced it) and shared: callers copy it rather than change it."""
+    if record.usage_attributes is not None:
+        return record.usage_attributes
     response = record.response
     usage = response.usage
     values: dict[str, AttributeValue | None] = {
@@ -97,6 +100,7 @@ def usage_attributes(record: CallRecord) -> dict[str, AttributeValue | None]:
             values[n.COST_NOTE] = cost.note
     elif isinstance(cost, Unpriced):
         values[n.UNPRICED] = cost.reason
+    record.usage_attributes = values
     return values
 
 

@@ -84,7 +84,11 @@ class Live:
 
 
 def money(value: float) -> str:
-    return f"${value:,.2f}"
+    """Dollars and cents; below a cent, to a hundredth of one, so that a cheap feature's spend (a classifier on
+    Haiku) shows what it costs rather than $0.00."""
+    if value == 0 or abs(value) >= 0.01:
+        return f"${value:,.2f}"
+    return f"${value:.4f}"
 
 
 def percent(value: float | None, digits: int = 1) -> str:
