@@ -1,4 +1,4 @@
-"""What anthropic-otel costs per call, side by side with the bare SDK (issue 4).
+"""What anthropic-otel costs per call, side by side with the bare SDK.
 
 The real SDK runs against an in-process transport (`httpx.MockTransport` / `httpx2.MockTransport` passed as
 `http_client`), so there is no network noise, with response bodies and headers shaped like the API's. A real
