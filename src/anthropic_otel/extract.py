@@ -15,6 +15,15 @@ _IS_MAPPING: dict[type, bool] = {dict: True}
 """Whether a type is a `Mapping`, by type: the ABC check is slow, and this runs a few dozen times per call."""
 
 
+def _learn_mapping(data: object) -> bool:
+    """Whether `data` is a `Mapping`, remembered for its type (the cache lookup stays inline in the callers,
+    which run a few dozen times per call)."""
+    is_mapping = isinstance(data, Mapping)
+    if len(_IS_MAPPING) < 256:
+        _IS_MAPPING[type(data)] = is_mapping
+    return is_mapping
+
+
 def get(data: object, name: str) -> object:
     """`data[name]` for a mapping, `data.name` for a model, else `None`.
 
@@ -24,12 +33,9 @@ def get(data: object, name: str) -> object:
     and from some event types (a `message_delta`'s usage has no `cache_creation`)."""
     if data is None:
         return None
-    kind = type(data)
-    is_mapping = _IS_MAPPING.get(kind)
+    is_mapping = _IS_MAPPING.get(type(data))
     if is_mapping is None:
-        is_mapping = isinstance(data, Mapping)
-        if len(_IS_MAPPING) < 256:
-            _IS_MAPPING[kind] = is_mapping
+        is_mapping = _learn_mapping(data)
     if is_mapping:
         return data.get(name)  # type: ignore[attr-defined]
     fields = getattr(data, "__dict__", None)
@@ -54,18 +60,16 @@ class _Attributes:
 
 
 def fields_of(data: object) -> Mapping[str, object] | _Attributes | None:
-    """What `get` reads, once, for reading many fields of one object: `fields_of(x).get(name)` is `get(x, name)`.
+    """What `get` reads, once, for reading many fields of one object: a mapping itself, a model's `__dict__`
+    (with pydantic 2's extra fields), or an object whose `get` is `getattr`.
 
     A response's usage has nine fields the record keeps; reading them through `get` one by one is nine Python
     calls per call, this is one."""
     if data is None:
         return None
-    kind = type(data)
-    is_mapping = _IS_MAPPING.get(kind)
+    is_mapping = _IS_MAPPING.get(type(data))
     if is_mapping is None:
-        is_mapping = isinstance(data, Mapping)
-        if len(_IS_MAPPING) < 256:
-            _IS_MAPPING[kind] = is_mapping
+        is_mapping = _learn_mapping(data)
     if is_mapping:
         return data  # type: ignore[return-value]
     fields = getattr(data, "__dict__", None)
