@@ -44,16 +44,17 @@ from typing import Any
 
 import anthropic
 import anthropic._base_client as base
+from exporters import Counted, DropLogs, DropMetrics, DropSpans
 from floor import Captured, Floor, capture, describe  # benchmarks/, the script's own folder
 from opentelemetry import _logs, metrics, trace
 from opentelemetry._logs import NoOpLoggerProvider
 from opentelemetry.metrics import NoOpMeterProvider
 from opentelemetry.sdk._logs import LoggerProvider
-from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, LogRecordExporter, LogRecordExportResult
+from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
 from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, PeriodicExportingMetricReader
+from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace import NoOpTracerProvider
 
 import anthropic_otel
@@ -118,42 +119,6 @@ def handler(request: Any) -> Any:
         return HTTP.Response(200, headers={**HEADERS, "content-type": "application/json"}, content=JSON_BODY)
     headers = {**HEADERS, "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache"}
     return HTTP.Response(200, headers=headers, content=STREAMS[int(events)])
-
-
-class Counted:
-    """Exporters that drop what they get, but count it."""
-
-    spans = 0
-    logs = 0
-
-
-class DropSpans(SpanExporter):  # type: ignore[misc]
-    def export(self, spans: Any) -> Any:
-        Counted.spans += len(spans)
-        return SpanExportResult.SUCCESS
-
-
-class DropMetrics(MetricExporter):  # type: ignore[misc]
-    def export(self, metrics_data: Any, timeout_millis: float = 0, **kwargs: Any) -> Any:
-        return MetricExportResult.SUCCESS
-
-    def shutdown(self, timeout_millis: float = 0, **kwargs: Any) -> None:
-        pass
-
-    def force_flush(self, timeout_millis: float = 0) -> bool:
-        return True
-
-
-class DropLogs(LogRecordExporter):  # type: ignore[misc]
-    def export(self, batch: Any) -> Any:
-        Counted.logs += len(batch)
-        return LogRecordExportResult.SUCCESS
-
-    def shutdown(self) -> None:
-        pass
-
-    def force_flush(self, timeout_millis: int = 0) -> bool:
-        return True
 
 
 def install_pipeline(export_interval_millis: int = 10_000) -> tuple[TracerProvider, MeterProvider, LoggerProvider]:

@@ -34,25 +34,22 @@ from typing import Any
 
 import anthropic
 import anthropic._base_client as base
+from exporters import Counted, DropLogs, DropMetrics, DropSpans  # benchmarks/, the script's own folder
 from opentelemetry import _logs, metrics, trace
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import (
     BatchLogRecordProcessor,
     InMemoryLogRecordExporter,
-    LogRecordExporter,
-    LogRecordExportResult,
     SimpleLogRecordProcessor,
 )
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import (
     HistogramDataPoint,
     InMemoryMetricReader,
-    MetricExporter,
-    MetricExportResult,
     PeriodicExportingMetricReader,
 )
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 HTTP: Any = getattr(base, "httpx2", None) or base.httpx
@@ -94,40 +91,6 @@ def load_bodies(path: str) -> Bodies:
         raw["headers"],
         raw["request"],
     )
-
-
-class Counted:
-    spans = 0
-    logs = 0
-
-
-class DropSpans(SpanExporter):  # type: ignore[misc]
-    def export(self, spans: Any) -> Any:
-        Counted.spans += len(spans)
-        return SpanExportResult.SUCCESS
-
-
-class DropMetrics(MetricExporter):  # type: ignore[misc]
-    def export(self, metrics_data: Any, timeout_millis: float = 0, **kwargs: Any) -> Any:
-        return MetricExportResult.SUCCESS
-
-    def shutdown(self, timeout_millis: float = 0, **kwargs: Any) -> None:
-        pass
-
-    def force_flush(self, timeout_millis: float = 0) -> bool:
-        return True
-
-
-class DropLogs(LogRecordExporter):  # type: ignore[misc]
-    def export(self, batch: Any) -> Any:
-        Counted.logs += len(batch)
-        return LogRecordExportResult.SUCCESS
-
-    def shutdown(self) -> None:
-        pass
-
-    def force_flush(self, timeout_millis: int = 0) -> bool:
-        return True
 
 
 HOUR_MS = 3_600_000
