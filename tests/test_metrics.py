@@ -286,7 +286,7 @@ def test_tally_sums_past_its_series_limit_into_one_overflow_series() -> None:
     tally = Tally(max_series=2)
     meter.create_observable_counter(TOKENS, callbacks=[tally.observer(TOKENS)])
     for model, amount in (("a", 1), ("b", 2), ("c", 3), ("d", 4), ("a", 10)):
-        tally.add((("m", model),), [(TOKENS, (("t", "input"),), amount)])
+        tally.add((("m", model),), [((TOKENS, (("t", "input"),)), amount)])
     assert sums_of(reader, TOKENS) == {
         (("m", "a"), ("t", "input")): 11,
         (("m", "b"), ("t", "input")): 2,

@@ -83,14 +83,18 @@ def write_split(usage: Usage) -> tuple[int | None, int | None]:
 def token_counts(usage: Usage) -> dict[str, int]:
     """Tokens by `anthropic.token.type`; a count the response lacks is left out."""
     write_5m, write_1h = write_split(usage)
-    counts = {
-        "input": usage.input,
-        "cache_read": usage.cache_read,
-        "cache_write_5m": write_5m,
-        "cache_write_1h": write_1h,
-        "output": usage.output,
-    }
-    return {kind: count for kind, count in counts.items() if count is not None}
+    counts: dict[str, int] = {}
+    if usage.input is not None:
+        counts["input"] = usage.input
+    if usage.cache_read is not None:
+        counts["cache_read"] = usage.cache_read
+    if write_5m is not None:
+        counts["cache_write_5m"] = write_5m
+    if write_1h is not None:
+        counts["cache_write_1h"] = write_1h
+    if usage.output is not None:
+        counts["output"] = usage.output
+    return counts
 
 
 @functools.lru_cache(maxsize=1024)

@@ -189,7 +189,11 @@ USAGE_FIELDS = (
 
 def usage_of(usage: object) -> Usage:
     """A `Usage` from the API's `usage` object (model or dict); missing or mistyped fields stay `None`."""
-    fields = fields_of(usage)
+    return usage_of_fields(fields_of(usage))
+
+
+def usage_of_fields(fields: Mapping[str, object] | _Attributes | None) -> Usage:
+    """`usage_of`, from the fields of the `usage` object (`fields_of`), for a caller that reads them anyway."""
     if fields is None:
         return Usage()
     input_, output, cache_read, cache_write = counts(
@@ -243,10 +247,9 @@ def message_fields(message: object) -> ResponseFields:
     if fields is None:
         return ResponseFields()
     id_, model, stop_reason = strs(fields, "id", "model", "stop_reason")
-    usage = fields.get("usage")
-    usage_fields = fields_of(usage)
+    usage_fields = fields_of(fields.get("usage"))
     service_tier, inference_geo, speed = strs(usage_fields, "service_tier", "inference_geo", "speed")
-    return ResponseFields(id_, model, stop_reason, service_tier, inference_geo, speed, usage_of(usage))
+    return ResponseFields(id_, model, stop_reason, service_tier, inference_geo, speed, usage_of_fields(usage_fields))
 
 
 def json_message_fields(body: bytes | None) -> ResponseFields | None:

@@ -25,17 +25,19 @@ if TYPE_CHECKING:
 
 def log_attributes(record: CallRecord, content: bool = False) -> dict[str, AttributeValue]:
     values = dict(usage_attributes(record))
-    values[n.LOG_COST_USD] = values.pop(n.COST_USD)
+    if (cost := values.pop(n.COST_USD, None)) is not None:
+        values[n.LOG_COST_USD] = cost
     if record.batch:
         values[n.BATCH] = True
     else:
         values[n.RESEND_COUNT] = record.resend_count
-        values[n.ERROR_TYPE] = record.error_type
+        if record.error_type is not None:
+            values[n.ERROR_TYPE] = record.error_type
         values[n.LOG_LATENCY_MS] = (record.end_ns - record.start_ns) / 1e6
     values.update(record.attribution)
-    if content:
+    if content and record.content:
         values.update(record.content)
-    return {key: value for key, value in values.items() if value is not None}
+    return values
 
 
 def json_line(record: CallRecord) -> str:

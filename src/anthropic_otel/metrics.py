@@ -129,31 +129,38 @@ feature no longer in use must not keep its last headroom forever)."""
 
 Key = tuple[tuple[str, Any], ...]
 """Attributes as (name, value) pairs in a fixed order."""
+Sum = tuple[str, Key]
+"""A sum of a series: (instrument name, the attributes it adds to the series' own)."""
 OVERFLOW: Key = ((n.OVERFLOW, True),)
 NO_EXTRA: Key = ()
-TOKEN_TYPE_EXTRA = {kind: ((n.ANTHROPIC_TOKEN_TYPE, kind),) for kind in (*TOKEN_TYPES, *SERVER_TOOLS)}
-SERVER_TOOL_EXTRA = {tool: ((n.SERVER_TOOL, tool),) for tool in SERVER_TOOLS}
+TOKEN_SUMS: dict[str, Sum] = {kind: (TOKENS, ((n.ANTHROPIC_TOKEN_TYPE, kind),)) for kind in TOKEN_TYPES}
+COST_SUMS: dict[str, Sum] = {kind: (COST, ((n.ANTHROPIC_TOKEN_TYPE, kind),)) for kind in (*TOKEN_TYPES, *SERVER_TOOLS)}
+SERVER_TOOL_SUMS: dict[str, Sum] = {tool: (SERVER_TOOL_REQUESTS, ((n.SERVER_TOOL, tool),)) for tool in SERVER_TOOLS}
+SAVINGS_SUM: Sum = (SAVINGS, NO_EXTRA)
+BATCH_SAVINGS_SUM: Sum = (BATCH_SAVINGS, NO_EXTRA)
+ANOMALIES_SUM: Sum = (ANOMALIES, NO_EXTRA)
+"""The sums a call adds to, made once: a call then hands the tally ready keys rather than building them."""
 
 
 @functools.lru_cache(maxsize=256)
-def stop_reason_extra(stop_reason: str) -> Key:
-    return ((n.STOP_REASON, stop_reason),)
+def stop_reason_sum(stop_reason: str) -> Sum:
+    return (STOP_REASONS, ((n.STOP_REASON, stop_reason),))
 
 
 @functools.lru_cache(maxsize=64)
-def unpriced_extra(reason: str) -> Key:
-    return ((n.UNPRICED_REASON, reason),)
+def unpriced_sum(reason: str) -> Sum:
+    return (UNPRICED, ((n.UNPRICED_REASON, reason),))
 
 
 @functools.lru_cache(maxsize=256)
-def attempt_extra(retried: bool, status_code: int | None, error_type: str | None) -> Key:
-    """The attributes of one `anthropic.client.attempts` count (a handful of distinct ones in a process)."""
+def attempt_sum(retried: bool, status_code: int | None, error_type: str | None) -> Sum:
+    """The `anthropic.client.attempts` sum of one kind of attempt (a handful of distinct ones in a process)."""
     extra: Key = ((n.ATTEMPT_RETRIED, retried),)
     if status_code is not None:
         extra += ((n.STATUS_CODE, status_code),)
     if error_type is not None:
         extra += ((n.ERROR_TYPE, error_type),)
-    return extra
+    return (ATTEMPTS, extra)
 
 
 class Tally:
@@ -168,7 +175,7 @@ class Tally:
         self.max_series = max_series
         self.gauge_ttl = gauge_ttl
         self.lock = threading.Lock()
-        self.sums: dict[Key, dict[tuple[str, Key], int | float]] = {}
+        self.sums: dict[Key, dict[Sum, int | float]] = {}
         self.headers: dict[Key, tuple[Any, float]] = {}
         """Limits key (provider, model, server: the organisation's limits, whatever the feature) -> (headers of the
         latest response, monotonic time it arrived)."""
@@ -176,19 +183,18 @@ class Tally:
     def add(
         self,
         base: Key,
-        updates: Sequence[tuple[str, Key, int | float]],
+        updates: Sequence[tuple[Sum, int | float]],
         headers: Any = None,
         limits: Key = NO_EXTRA,
     ) -> None:
-        """Adds each (instrument name, extra attributes, amount) of one call, under one lock."""
+        """Adds each (sum, amount) of one call, under one lock."""
         with self.lock:
             sums = self.sums.get(base)
             if sums is None:
                 if len(self.sums) >= self.max_series:
                     base, headers = OVERFLOW, None
                 sums = self.sums.setdefault(base, {})
-            for name, extra, amount in updates:
-                key = (name, extra)
+            for key, amount in updates:
                 sums[key] = sums.get(key, 0) + amount
             if headers is not None:
                 self.headers[limits] = (headers, time.monotonic())
@@ -355,22 +361,22 @@ class MetricsSink:
         """Records `record`. Never raises (`Telemetry.finish` guards each sink)."""
         series = self.series(record)
         usage = record.response.usage
-        updates = [(TOKENS, TOKEN_TYPE_EXTRA[kind], count) for kind, count in token_counts(usage).items()]
+        updates = [(TOKEN_SUMS[kind], count) for kind, count in token_counts(usage).items()]
         if usage.web_search or usage.web_fetch:
             for tool, count in ((SERVER_TOOLS[0], usage.web_search), (SERVER_TOOLS[1], usage.web_fetch)):
                 if count:
-                    updates.append((SERVER_TOOL_REQUESTS, SERVER_TOOL_EXTRA[tool], count))
+                    updates.append((SERVER_TOOL_SUMS[tool], count))
         cost = record.cost
         if isinstance(cost, Cost):
             for kind, amount in cost.pico.items():
                 if amount:
-                    updates.append((COST, TOKEN_TYPE_EXTRA[kind], amount))
+                    updates.append((COST_SUMS[kind], amount))
             if cost.savings_pico:
-                updates.append((SAVINGS, NO_EXTRA, cost.savings_pico))
+                updates.append((SAVINGS_SUM, cost.savings_pico))
             if cost.batch_savings_pico:
-                updates.append((BATCH_SAVINGS, NO_EXTRA, cost.batch_savings_pico))
+                updates.append((BATCH_SAVINGS_SUM, cost.batch_savings_pico))
         elif isinstance(cost, Unpriced):
-            updates.append((UNPRICED, unpriced_extra(cost.reason), 1))
+            updates.append((unpriced_sum(cost.reason), 1))
             self.warn_unpriced(cost)
         if record.batch:  # a call made on Anthropic's side: no duration, no attempts of ours
             self.tally.add(series.key, updates)
@@ -390,12 +396,12 @@ class MetricsSink:
         if record.time_to_first_chunk is not None:
             self.first_chunk.record(record.time_to_first_chunk, base)
         if record.response.stop_reason is not None:
-            updates.append((STOP_REASONS, stop_reason_extra(record.response.stop_reason), 1))
+            updates.append((stop_reason_sum(record.response.stop_reason), 1))
         for attempt in record.attempts:
-            updates.append((ATTEMPTS, attempt_extra(attempt.retried, attempt.status_code, attempt.error_type), 1))
+            updates.append((attempt_sum(attempt.retried, attempt.status_code, attempt.error_type), 1))
         # Counted from a series' first call, at 0 until an anomaly: a counter that first appears at 1 has no
         # `increase()` in Prometheus, so the alert would miss the first anomaly of every model and feature.
-        updates.append((ANOMALIES, NO_EXTRA, 0 if record.anomaly is None else 1))
+        updates.append((ANOMALIES_SUM, 0 if record.anomaly is None else 1))
         self.tally.add(series.key, updates, record.headers, series.limits)
 
     def warn_unpriced(self, unpriced: Unpriced) -> None:
