@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from anthropic_otel.ops.alerts import Params
+from anthropic_otel.ops.params import Params
 from anthropic_otel.ops.prometheus import GENERATED, dump_yaml
 
 COLLECTOR_IMAGE = "otel/opentelemetry-collector-contrib:0.161.0"

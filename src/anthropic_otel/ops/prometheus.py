@@ -10,16 +10,9 @@ from typing import Any
 
 import yaml
 
-from anthropic_otel.ops.alerts import (
-    ALERTS,
-    DASHBOARD_UID,
-    Alert,
-    Params,
-    fill_text,
-    format_duration,
-    parse_duration,
-    recording_rules,
-)
+from anthropic_otel.ops.alerts import ALERTS, DASHBOARD_UID, recording_rules
+from anthropic_otel.ops.definition import Alert, fill_text
+from anthropic_otel.ops.params import Params, format_duration, parse_duration
 
 # The Collector's prometheus exporter, by its Compose service name.
 COLLECTOR_TARGET = "otel-collector:8889"
