@@ -16,6 +16,21 @@ from anthropic_otel.ops.params import Params, format_number
 REPOSITORY_URL = "https://github.com/anthropic-otel/anthropic-otel"
 BUDGET_RECORD = "anthropic:budget_usd:daily"
 
+# How an annotation shows each kind of figure (an alert's `value_format`): the template function it is piped
+# through. Prometheus and Grafana differ only in the variable that holds the value.
+VALUE_FUNCTIONS = {
+    "percent": "humanizePercentage",
+    "usd": 'printf "%.2f"',
+    "ratio": 'printf "%.2f"',
+    "seconds": "humanizeDuration",
+    "count": 'printf "%.0f"',
+}
+
+
+def value_templates(variable: str) -> dict[str, str]:
+    """The template that shows an alert's value, by `value_format`, for the variable that holds the value."""
+    return {kind: f"{{{{ {variable} | {function} }}}}" for kind, function in VALUE_FUNCTIONS.items()}
+
 
 @dataclass(frozen=True)
 class RecordingRule:

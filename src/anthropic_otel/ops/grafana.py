@@ -21,6 +21,7 @@ from grafana_foundation_sdk.models.common import GraphThresholdsStyleMode, Legen
 
 from anthropic_otel.ops import alerts as defs
 from anthropic_otel.ops.alerts import ALERTS, DASHBOARD_UID, Alert, Params, fill_text, parse_duration
+from anthropic_otel.ops.definition import value_templates
 from anthropic_otel.ops.prometheus import GENERATED, dump_yaml, scrape_interval
 
 PROMETHEUS_UID = "prometheus"
@@ -41,13 +42,8 @@ F = (
 CALLS = f"gen_ai_client_operation_duration_seconds_count{{{F}}}"
 RATE = "$__rate_interval"
 
-GRAFANA_VALUES = {
-    "percent": "{{ $values.A.Value | humanizePercentage }}",
-    "usd": '{{ $values.A.Value | printf "%.2f" }}',
-    "ratio": '{{ $values.A.Value | printf "%.2f" }}',
-    "seconds": "{{ $values.A.Value | humanizeDuration }}",
-    "count": '{{ $values.A.Value | printf "%.0f" }}',
-}
+# A Grafana-managed rule holds its value in query A's result.
+GRAFANA_VALUES = value_templates("$values.A.Value")
 
 
 class JaegerQuery(cogbuilder.Builder[cogvariants.Dataquery]):

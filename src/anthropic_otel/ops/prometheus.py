@@ -11,21 +11,15 @@ from typing import Any
 import yaml
 
 from anthropic_otel.ops.alerts import ALERTS, DASHBOARD_UID, recording_rules
-from anthropic_otel.ops.definition import Alert, fill_text
+from anthropic_otel.ops.definition import Alert, fill_text, value_templates
 from anthropic_otel.ops.params import Params, format_duration, parse_duration
 
 # The Collector's prometheus exporter, by its Compose service name.
 COLLECTOR_TARGET = "otel-collector:8889"
 SCRAPE_INTERVAL_MS = 15_000
 
-# Prometheus template functions for each kind of figure an alert reports.
-PROMETHEUS_VALUES = {
-    "percent": "{{ $value | humanizePercentage }}",
-    "usd": '{{ $value | printf "%.2f" }}',
-    "ratio": '{{ $value | printf "%.2f" }}',
-    "seconds": "{{ $value | humanizeDuration }}",
-    "count": '{{ $value | printf "%.0f" }}',
-}
+# Prometheus holds an alert's value in `$value`.
+PROMETHEUS_VALUES = value_templates("$value")
 
 
 class _Dumper(yaml.SafeDumper):
