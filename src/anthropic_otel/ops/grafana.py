@@ -1,38 +1,72 @@
-"""Grafana: the dashboard (built with the official grafana-foundation-sdk), datasource and dashboard provisioning,
-and Grafana-managed alert rules rendered from the same definitions as the Prometheus alerts.
+"""Grafana: the dashboard "Anthropic API", built with the official grafana-foundation-sdk, and `files`, every
+Grafana file of the bundle.
 
-Grafana's rules evaluate the raw measure rather than Prometheus' recording rules, so they keep working against
-a Prometheus that was never given the rule file; both read the same thresholds, windows and `for`.
+The datasources and the dashboard's provider are provisioned by `grafana_provisioning`, the Grafana-managed
+alert rules rendered by `grafana_alerting`; their names are re-exported here. Panel ids are fixed, since alerts
+link to them: `alerts.PANEL_*` for the panels an alert opens, the others below.
 """
 
 from __future__ import annotations
 
 import json
-import math
 from typing import Any
 
-from grafana_foundation_sdk.builders import alerting, common, dashboard, prometheus, stat, table, timeseries
-from grafana_foundation_sdk.cog import builder as cogbuilder
-from grafana_foundation_sdk.cog import variants as cogvariants
+from grafana_foundation_sdk.builders import common, dashboard, prometheus, stat, table, timeseries
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models import dashboard as model
-from grafana_foundation_sdk.models.alerting import RelativeTimeRange
 from grafana_foundation_sdk.models.common import GraphThresholdsStyleMode, LegendDisplayMode, LegendPlacement
 
 from anthropic_otel.ops import alerts as defs
-from anthropic_otel.ops.alerts import ALERTS, DASHBOARD_UID, Alert, Params, fill_text, parse_duration
-from anthropic_otel.ops.definition import value_templates
-from anthropic_otel.ops.prometheus import GENERATED, dump_yaml, scrape_interval
+from anthropic_otel.ops import grafana_provisioning as provisioning
+from anthropic_otel.ops.alerts import ALERTS, DASHBOARD_UID
+from anthropic_otel.ops.grafana_alerting import (
+    CONTACT_POINT,
+    GRAFANA_BASE_INTERVAL_MS,
+    GRAFANA_VALUES,
+    alert_rule,
+    alerting_files,
+    rule_interval,
+)
+from anthropic_otel.ops.grafana_provisioning import (
+    FOLDER,
+    JAEGER,
+    JAEGER_UID,
+    PROMETHEUS,
+    PROMETHEUS_UID,
+    FixedQuery,
+    dashboard_provider,
+    datasources,
+)
+from anthropic_otel.ops.params import Params
 
-PROMETHEUS_UID = "prometheus"
-JAEGER_UID = "jaeger"
-PROMETHEUS = model.DataSourceRef(type_val="prometheus", uid=PROMETHEUS_UID)
-JAEGER = model.DataSourceRef(type_val="jaeger", uid=JAEGER_UID)
-FOLDER = "Anthropic"
-CONTACT_POINT = "webhook"
+__all__ = [
+    "CALLS",
+    "CONTACT_POINT",
+    "DASHBOARD_FILE",
+    "FOLDER",
+    "GRAFANA_BASE_INTERVAL_MS",
+    "GRAFANA_VALUES",
+    "JAEGER",
+    "JAEGER_UID",
+    "PROMETHEUS",
+    "PROMETHEUS_UID",
+    "RATE",
+    "F",
+    "JaegerQuery",
+    "alert_rule",
+    "alerting_files",
+    "build_dashboard",
+    "dashboard_provider",
+    "datasources",
+    "files",
+    "graph",
+    "query",
+    "rule_interval",
+    "threshold_of",
+    "traces_table",
+]
+
 DASHBOARD_FILE = "grafana/dashboards/anthropic-otel.json"
-# Grafana evaluates rules on a 10 s grid; a scaled interval is rounded up to it.
-GRAFANA_BASE_INTERVAL_MS = 10_000
 
 # Every panel's filter: the dashboard's template variables, as Grafana substitutes them.
 F = (
@@ -42,27 +76,12 @@ F = (
 CALLS = f"gen_ai_client_operation_duration_seconds_count{{{F}}}"
 RATE = "$__rate_interval"
 
-# A Grafana-managed rule holds its value in query A's result.
-GRAFANA_VALUES = value_templates("$values.A.Value")
 
-
-class JaegerQuery(cogbuilder.Builder[cogvariants.Dataquery]):
-    """A Jaeger search query; the SDK ships no builder for the Jaeger datasource."""
+class JaegerQuery(FixedQuery):
+    """A Jaeger search of the selected service's traces; the SDK ships no builder for the Jaeger datasource."""
 
     def __init__(self, ref_id: str, **fields: object) -> None:
-        self._query = _JaegerDataquery(ref_id, fields)
-
-    def build(self) -> cogvariants.Dataquery:
-        return self._query
-
-
-class _JaegerDataquery(cogvariants.Dataquery):
-    def __init__(self, ref_id: str, fields: dict[str, object]) -> None:
-        self.ref_id = ref_id
-        self.fields = fields
-
-    def to_json(self) -> dict[str, object]:
-        return {"refId": self.ref_id, "datasource": JAEGER.to_json(), "queryType": "search", **self.fields}
+        super().__init__({"refId": ref_id, "datasource": JAEGER.to_json(), "queryType": "search", **fields})
 
 
 def query(expr: str, legend: str = "", ref_id: str = "A") -> prometheus.Dataquery:
@@ -431,180 +450,10 @@ def build_dashboard(params: Params) -> dict[str, Any]:
     return json.loads(json.dumps(builder.build(), cls=JSONEncoder))
 
 
-def alert_rule(alert: Alert, params: Params) -> dict[str, Any]:
-    """One Grafana-managed rule: A is the condition over raw series (Prometheus filters the series that break
-    the threshold), B repeats the threshold as a Grafana expression so a series is firing only when it holds."""
-    windows = alert.windows_in(params)
-    lookback = max([parse_duration(w) // 1000 for w in windows] + [600])
-    threshold = defs.format_number(alert.threshold_in(params))
-    value = GRAFANA_VALUES[alert.value_format]
-    rule = (
-        alerting.Rule(alert.name)
-        .uid(alert.anchor)
-        .condition("B")
-        .with_query(
-            alerting.Query("A")
-            .datasource_uid(PROMETHEUS_UID)
-            .relative_time_range(_time_range(lookback))
-            .model(prometheus.Dataquery().expr(alert.expr_raw(params)).instant().ref_id("A").datasource(PROMETHEUS))
-        )
-        .with_query(
-            alerting.Query("B").datasource_uid("__expr__").model(_MathExpression("B", f"$A {alert.op} {threshold}"))
-        )
-        .for_val(alert.for_in(params))
-        .no_data_state("OK")
-        .exec_err_state("Error")
-        .labels({"severity": alert.severity})
-        .annotations(
-            {
-                "summary": fill_text(alert.summary, alert, params, value),
-                "description": fill_text(alert.description, alert, params, value),
-                "runbook_url": alert.runbook_url,
-                "__dashboardUid__": DASHBOARD_UID,
-                "__panelId__": str(alert.panel),
-            }
-        )
-    )
-    built = json.loads(json.dumps(rule.build(), cls=JSONEncoder))
-    # Group-level fields live on the group in a provisioning file.
-    for key in ("folderUID", "ruleGroup", "orgID"):
-        built.pop(key, None)
-    return built
-
-
-def _time_range(seconds: int) -> RelativeTimeRange:
-    return RelativeTimeRange(from_val=seconds, to=0)
-
-
-class _MathExpression(cogbuilder.Builder[cogvariants.Dataquery]):
-    """A server-side math expression, the form Grafana's rule editor writes."""
-
-    def __init__(self, ref_id: str, expression: str) -> None:
-        self._expr = _Expression({"refId": ref_id, "type": "math", "expression": expression, "datasource": _EXPR})
-
-    def build(self) -> cogvariants.Dataquery:
-        return self._expr
-
-
-_EXPR = {"type": "__expr__", "uid": "__expr__"}
-
-
-class _Expression(cogvariants.Dataquery):
-    def __init__(self, payload: dict[str, object]) -> None:
-        self.payload = payload
-
-    def to_json(self) -> dict[str, object]:
-        return dict(self.payload)
-
-
-def rule_interval(params: Params) -> str:
-    millis = round(60_000 / params.time_scale)
-    millis = max(GRAFANA_BASE_INTERVAL_MS, math.ceil(millis / GRAFANA_BASE_INTERVAL_MS) * GRAFANA_BASE_INTERVAL_MS)
-    return defs.format_duration(millis)
-
-
-def alerting_files(params: Params) -> dict[str, str]:
-    rules = {
-        "apiVersion": 1,
-        "groups": [
-            {
-                "orgId": 1,
-                "name": "anthropic-otel",
-                "folder": FOLDER,
-                "interval": rule_interval(params),
-                "rules": [alert_rule(a, params) for a in ALERTS],
-            }
-        ],
-    }
-    contact_points = {
-        "apiVersion": 1,
-        "contactPoints": [
-            {
-                "orgId": 1,
-                "name": CONTACT_POINT,
-                "receivers": [
-                    {
-                        "uid": "anthropic-otel-webhook",
-                        "type": "webhook",
-                        # Grafana expands $ALERT_WEBHOOK_URL from its environment (set in docker-compose.yml).
-                        "settings": {"url": "$ALERT_WEBHOOK_URL", "httpMethod": "POST"},
-                        "disableResolveMessage": False,
-                    }
-                ],
-            }
-        ],
-    }
-    policies = {
-        "apiVersion": 1,
-        "policies": [
-            {
-                "orgId": 1,
-                "receiver": CONTACT_POINT,
-                "group_by": ["alertname", "service_name", "deployment_environment_name"],
-                "group_wait": "30s",
-                "group_interval": "5m",
-                "repeat_interval": "4h",
-                "routes": [
-                    {
-                        "receiver": CONTACT_POINT,
-                        "object_matchers": [["severity", "=", "critical"]],
-                        "repeat_interval": "1h",
-                    }
-                ],
-            }
-        ],
-    }
-    return {
-        "grafana/provisioning/alerting/rules.yml": dump_yaml(rules, GENERATED),
-        "grafana/provisioning/alerting/contact-points.yml": dump_yaml(contact_points, GENERATED),
-        "grafana/provisioning/alerting/policies.yml": dump_yaml(policies, GENERATED),
-    }
-
-
-def datasources(params: Params) -> str:
-    config = {
-        "apiVersion": 1,
-        "datasources": [
-            {
-                "name": "Prometheus",
-                "type": "prometheus",
-                "uid": PROMETHEUS_UID,
-                "access": "proxy",
-                "url": "http://prometheus:9090",
-                "isDefault": True,
-                "jsonData": {
-                    "timeInterval": scrape_interval(params),
-                    # An exemplar's trace_id opens the trace in Jaeger.
-                    "exemplarTraceIdDestinations": [{"name": "trace_id", "datasourceUid": JAEGER_UID}],
-                },
-            },
-            {"name": "Jaeger", "type": "jaeger", "uid": JAEGER_UID, "access": "proxy", "url": "http://jaeger:16686"},
-        ],
-    }
-    return dump_yaml(config, GENERATED)
-
-
-def dashboard_provider() -> str:
-    config = {
-        "apiVersion": 1,
-        "providers": [
-            {
-                "name": "anthropic-otel",
-                "folder": FOLDER,
-                "type": "file",
-                "disableDeletion": True,
-                "allowUiUpdates": False,
-                "options": {"path": "/var/lib/grafana/dashboards"},
-            }
-        ],
-    }
-    return dump_yaml(config, GENERATED)
-
-
 def files(params: Params, grafana_url: str = "") -> dict[str, str]:
+    """Every Grafana file of the bundle, by path: the dashboard, its provisioning, and the alerting."""
     return {
         DASHBOARD_FILE: json.dumps(build_dashboard(params), indent=2, sort_keys=True) + "\n",
-        "grafana/provisioning/datasources/datasources.yml": datasources(params),
-        "grafana/provisioning/dashboards/anthropic-otel.yml": dashboard_provider(),
+        **provisioning.files(params),
         **alerting_files(params),
     }
