@@ -20,6 +20,7 @@ from anthropic_otel.ops.alerts import ALERTS, DASHBOARD_UID
 from anthropic_otel.ops.definition import Alert, fill_text, value_templates
 from anthropic_otel.ops.grafana_provisioning import FOLDER, PROMETHEUS, PROMETHEUS_UID, FixedQuery, provisioning_file
 from anthropic_otel.ops.params import Params, format_duration, format_number, parse_duration
+from anthropic_otel.ops.prometheus import CRITICAL_REPEAT_INTERVAL, NOTIFY_GROUP_BY, NOTIFY_INTERVALS
 
 CONTACT_POINT = "webhook"
 # Grafana evaluates rules on a 10 s grid; a scaled interval is rounded up to it.
@@ -121,18 +122,17 @@ def _contact_point() -> dict[str, Any]:
 
 
 def _policy() -> dict[str, Any]:
+    """The notification policy: Alertmanager's grouping and repeats, as they are written, not time-scaled."""
     return {
         "orgId": 1,
         "receiver": CONTACT_POINT,
-        "group_by": ["alertname", "service_name", "deployment_environment_name"],
-        "group_wait": "30s",
-        "group_interval": "5m",
-        "repeat_interval": "4h",
+        "group_by": list(NOTIFY_GROUP_BY),
+        **NOTIFY_INTERVALS,
         "routes": [
             {
                 "receiver": CONTACT_POINT,
                 "object_matchers": [["severity", "=", "critical"]],
-                "repeat_interval": "1h",
+                "repeat_interval": CRITICAL_REPEAT_INTERVAL,
             }
         ],
     }
