@@ -259,23 +259,31 @@ def _traffic_panels(params: Params) -> list[PanelBuilder]:
     ]
 
 
+def _error_rate(
+    panel_id: int, title: str, description: str, *, failures: str, alert: str, params: Params
+) -> PanelBuilder:
+    """`failures` by error type, as a fraction of all calls, with the line above which `alert` fires."""
+    ratio = by_labels(("error_type",), f"rate({failures}[{RATE}])", then=_PER_CALL)
+    return graph(panel_id, title, description, "percentunit", ratio, threshold=threshold_of(alert, params))
+
+
 def _error_panels(params: Params) -> list[PanelBuilder]:
     return [
-        graph(
+        _error_rate(
             defs.PANEL_ERRORS,
             "Error rate by error type",
             "Failed calls (after the SDK's retries), of all calls.",
-            "percentunit",
-            by_labels(("error_type",), f"rate({_FAILED_CALLS}[{RATE}])", then=_PER_CALL),
-            threshold=threshold_of("AnthropicErrorRateHigh", params),
+            failures=_FAILED_CALLS,
+            alert="AnthropicErrorRateHigh",
+            params=params,
         ),
-        graph(
+        _error_rate(
             defs.PANEL_MASKED,
             "Masked error rate by error type",
             "Failed attempts the SDK retried, of all calls: problems that retries hide from the error rate.",
-            "percentunit",
-            by_labels(("error_type",), f"rate({_RETRIED_ATTEMPTS}[{RATE}])", then=_PER_CALL),
-            threshold=threshold_of("AnthropicMaskedErrorRateHigh", params),
+            failures=_RETRIED_ATTEMPTS,
+            alert="AnthropicMaskedErrorRateHigh",
+            params=params,
         ),
         graph(
             32,
