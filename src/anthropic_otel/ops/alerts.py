@@ -10,21 +10,52 @@ PromQL templates use `string.Template` placeholders, since PromQL itself is full
 - `$window`: the alert's range, after `--time-scale`;
 - `$day`: the seconds in a day, after `--time-scale` (a burn rate of 1 spends the budget in exactly a day);
 - `$budget`: the daily budget, either the number or the `anthropic:budget_usd:daily` recording rule.
+
+The form of a definition and what it renders to are in `definition`, the tuning and its durations in `params`;
+their names are re-exported here, so a reader of the definitions needs one import.
 """
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, field, replace
-from string import Template
+from anthropic_otel.ops.definition import BUDGET_RECORD, REPOSITORY_URL, Alert, RecordingRule, fill_text
+from anthropic_otel.ops.params import DAY_SECONDS, Params, format_duration, format_number, parse_duration
 
-REPOSITORY_URL = "https://github.com/anthropic-otel/anthropic-otel"
+__all__ = [
+    "ALERTS",
+    "BUDGET_RECORD",
+    "BY",
+    "CALLS",
+    "DASHBOARD_UID",
+    "DAY_SECONDS",
+    "PANEL_ANOMALIES",
+    "PANEL_BURN",
+    "PANEL_CALLS",
+    "PANEL_ERRORS",
+    "PANEL_HEADROOM",
+    "PANEL_LATENCY",
+    "PANEL_MASKED",
+    "PANEL_SPEND",
+    "PANEL_STOP_REASONS",
+    "PANEL_UNPRICED",
+    "RECORDING_RULES",
+    "REPOSITORY_URL",
+    "SIGNALS",
+    "Alert",
+    "Params",
+    "RecordingRule",
+    "alerts_in",
+    "budget_rule",
+    "fill_text",
+    "format_duration",
+    "format_number",
+    "parse_duration",
+    "recording_rules",
+]
+
 DASHBOARD_UID = "anthropic-otel"
-BUDGET_RECORD = "anthropic:budget_usd:daily"
 # The labels every ratio is kept by: one alert per service and deployment environment.
 BY = "service_name, deployment_environment_name"
 CALLS = "gen_ai_client_operation_duration_seconds_count"
-DAY_SECONDS = 86400
 
 # Stable panel ids: alerts link to `viewPanel=<id>`, so a panel keeps its id when the layout changes.
 PANEL_SPEND = 2
@@ -50,176 +81,6 @@ SIGNALS = {
     "duration_p95_seconds": "95th percentile of gen_ai.client.operation.duration over the window",
     "unpriced_calls": "increase of anthropic.client.cost.unpriced over the window, per model",
 }
-
-_UNITS = (("d", 86400_000), ("h", 3600_000), ("m", 60_000), ("s", 1000), ("ms", 1))
-_DURATION = re.compile(r"^(\d+)(ms|s|m|h|d)$")
-
-
-def parse_duration(text: str) -> int:
-    """A Prometheus duration of one unit (`5m`, `1d`, `500ms`) in milliseconds."""
-    match = _DURATION.match(text)
-    if not match:
-        raise ValueError(f"not a duration of one unit: {text!r}")
-    return int(match.group(1)) * dict(_UNITS)[match.group(2)]
-
-
-def format_duration(millis: int) -> str:
-    """Milliseconds as a Prometheus duration in the largest unit that divides them (`86400000` -> `1d`)."""
-    if millis == 0:
-        return "0s"
-    for unit, size in _UNITS:
-        if millis % size == 0:
-            return f"{millis // size}{unit}"
-    raise AssertionError("unreachable: every whole number of milliseconds divides by 1")
-
-
-def format_number(value: float) -> str:
-    """A threshold as PromQL and YAML show it: `0.01`, `100`, never `100.0`."""
-    return format(value, ".12g")
-
-
-@dataclass(frozen=True)
-class Params:
-    """What a team tunes: the thresholds, the services watched, and a time scale for tests.
-
-    `time_scale` divides every window and `for` (60 turns 5m into 5s, and the day into 24 minutes), so a
-    Prometheus started by a test reaches the same verdicts in seconds.
-    """
-
-    budget_usd: float = 100.0
-    error_rate: float = 0.01
-    masked_error_rate: float = 0.05
-    latency_seconds: float = 30.0
-    max_tokens_rate: float = 0.05
-    headroom: float = 0.10
-    service: str | None = None
-    time_scale: float = 1.0
-
-    def __post_init__(self) -> None:
-        if self.time_scale <= 0:
-            raise ValueError("time_scale must be positive")
-        if self.budget_usd <= 0:
-            raise ValueError("budget_usd must be positive")
-
-    @property
-    def selector(self) -> str:
-        """Label matchers for every raw series: a plain name picks one service, matchers pass as they are."""
-        if not self.service:
-            return 'service_name!=""'
-        if re.search(r"[=~!]", self.service):
-            return self.service
-        return f'service_name="{self.service}"'
-
-    @property
-    def static_labels(self) -> dict[str, str]:
-        """Labels for the label-less aggregates (spend, budget): the service, when one is named plainly."""
-        if self.service and not re.search(r"[=~!]", self.service):
-            return {"service_name": self.service}
-        return {}
-
-    def scale(self, duration: str) -> str:
-        """A duration divided by the time scale, to the millisecond."""
-        return format_duration(round(parse_duration(duration) / self.time_scale))
-
-    @property
-    def day_seconds(self) -> str:
-        return format_number(DAY_SECONDS / self.time_scale)
-
-
-@dataclass(frozen=True)
-class RecordingRule:
-    record: str
-    expr: str
-    labels: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Alert:
-    """One alert. `measure` is the quantity compared with the threshold, over raw series; `record` names the
-    recording rule that keeps it (its `$w` becomes the window), so the Prometheus alert reads the rule while the
-    Grafana-managed rule, which must not depend on Prometheus' rule files, evaluates the measure itself."""
-
-    name: str
-    # What an evaluator outside PromQL computes, one of SIGNALS; `measure` is its PromQL form.
-    signal: str
-    severity: str
-    summary: str
-    description: str
-    measure: str
-    op: str
-    threshold: float
-    window: str | None
-    for_: str
-    panel: int
-    value_format: str
-    param: str | None = None
-    record: str | None = None
-    short_window: str | None = None
-    threshold_record: str | None = None
-    # A sum over everything the selector picks (spend, burn rate): it gets the service's static labels.
-    labelless: bool = False
-
-    @property
-    def anchor(self) -> str:
-        return f"alert-{self.name.lower()}"
-
-    @property
-    def runbook_url(self) -> str:
-        return f"{REPOSITORY_URL}#{self.anchor}"
-
-    def threshold_in(self, params: Params) -> float:
-        return float(getattr(params, self.param)) if self.param else self.threshold
-
-    def windows_in(self, params: Params) -> list[str]:
-        """The ranges the alert reads, long first: one, or a long and a short one for burn rates."""
-        return [params.scale(w) for w in (self.window, self.short_window) if w]
-
-    def for_in(self, params: Params) -> str:
-        return params.scale(self.for_)
-
-    def measure_in(self, params: Params, window: str | None, *, budget: str | None = None) -> str:
-        return Template(self.measure).substitute(
-            sel=params.selector,
-            window=window or "",
-            day=params.day_seconds,
-            budget=budget or format_number(params.budget_usd),
-        )
-
-    def record_in(self, window: str | None) -> str:
-        assert self.record, self.name
-        return Template(self.record).substitute(w=window or "")
-
-    def expr_raw(self, params: Params) -> str:
-        """The whole condition over raw series: what Grafana evaluates and what an evaluator re-implements."""
-        threshold = format_number(self.threshold_in(params))
-        windows = self.windows_in(params) or [None]
-        parts = [f"{self.measure_in(params, w)} {self.op} {threshold}" for w in windows]
-        return " and ".join(f"({p})" for p in parts) if len(parts) > 1 else parts[0]
-
-    def expr_rules(self, params: Params) -> str:
-        """The condition for Prometheus, over the recording rules where the alert has one."""
-        if not self.record:
-            return self.expr_raw(params)
-        threshold = (
-            f"on() {self.threshold_record}" if self.threshold_record else format_number(self.threshold_in(params))
-        )
-        windows = self.windows_in(params) or [None]
-        parts = [f"{self.record_in(w)} {self.op} {threshold}" for w in windows]
-        return " and ".join(parts)
-
-    def recording_rules(self, params: Params) -> list[RecordingRule]:
-        if not self.record:
-            return []
-        labels = params.static_labels if self.labelless else {}
-        budget = f"on() {BUDGET_RECORD}"
-        return [
-            RecordingRule(self.record_in(w), self.measure_in(params, w, budget=budget), labels)
-            for w in (self.windows_in(params) or [None])
-        ]
-
-    def with_params(self, params: Params) -> Alert:
-        """This alert with its threshold from `params`: the figure a rendered bundle shows."""
-        return replace(self, threshold=self.threshold_in(params))
 
 
 def _ratio(numerator: str, denominator: str, by: str = BY) -> str:
@@ -463,16 +324,3 @@ def recording_rules(params: Params) -> list[RecordingRule]:
 
 
 RECORDING_RULES = tuple(recording_rules(Params()))
-
-
-def fill_text(text: str, alert: Alert, params: Params, value: str) -> str:
-    """Summary and description with the figures of this rendering: threshold, windows, and the value template."""
-    windows = alert.windows_in(params)
-    threshold = alert.threshold_in(params)
-    shown = f"{format_number(threshold * 100)}%" if alert.value_format == "percent" else format_number(threshold)
-    return (
-        text.replace("{threshold}", shown)
-        .replace("{window}", windows[0] if windows else "")
-        .replace("{short_window}", windows[1] if len(windows) > 1 else "")
-        .replace("{value}", value)
-    )

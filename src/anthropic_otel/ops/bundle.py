@@ -11,7 +11,7 @@ import os
 import shutil
 from pathlib import Path
 
-from anthropic_otel.ops.alerts import Params
+from anthropic_otel.ops.params import Params
 
 DEFAULT_WEBHOOK_URL = "http://127.0.0.1:9/alerts"
 DEFAULT_GRAFANA_URL = "http://127.0.0.1:3000"

@@ -7,9 +7,10 @@ collector-config/otel-collector.yaml; the Compose file mounts that exact path.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from anthropic_otel.ops.alerts import Params
+from anthropic_otel.ops.params import Params
 from anthropic_otel.ops.prometheus import GENERATED, dump_yaml
 
 COLLECTOR_IMAGE = "otel/opentelemetry-collector-contrib:0.161.0"
@@ -23,81 +24,88 @@ PYTHON_IMAGE = "python:3.12.11-slim-bookworm"
 ANTHROPIC_SDK = "anthropic==2.15.0"
 COLLECTOR_CONFIG = "./collector-config/otel-collector.yaml"
 DOCKERFILE = "Dockerfile.demo"
+# The demo workload's command, in Compose and as the image's default.
+DEMO_COMMAND = ("python", "-m", "anthropic_otel", "demo", "--loop", "--otlp", "http://otel-collector:4318")
+# Where each service finds its configuration inside its container; the bundle's file is mounted there.
+COLLECTOR_CONFIG_IN = "/etc/otelcol-contrib/config.yaml"
+PROMETHEUS_CONFIG_IN = "/etc/prometheus/prometheus.yml"
+ALERTMANAGER_CONFIG_IN = "/etc/alertmanager/alertmanager.yml"
 
 
 def _port(host: int, container: int | None = None) -> str:
     return f"127.0.0.1:{host}:{container or host}"
 
 
+def _mount(host: str, container: str) -> str:
+    """A read-only bind mount: the stack reads the bundle's files and never writes them."""
+    return f"{host}:{container}:ro"
+
+
+def _service(**fields: Any) -> dict[str, Any]:
+    """A service that restarts unless it was stopped."""
+    return {**fields, "restart": "unless-stopped"}
+
+
 def compose(params: Params, webhook_url: str) -> dict[str, Any]:
     return {
         "name": "anthropic-otel",
         "services": {
-            "otel-collector": {
-                "image": COLLECTOR_IMAGE,
-                "command": ["--config=/etc/otelcol-contrib/config.yaml"],
-                "volumes": [f"{COLLECTOR_CONFIG}:/etc/otelcol-contrib/config.yaml:ro"],
-                "ports": [_port(4317), _port(4318), _port(8889)],
-                "depends_on": ["jaeger"],
-                "restart": "unless-stopped",
-            },
-            "prometheus": {
-                "image": PROMETHEUS_IMAGE,
-                "command": [
-                    "--config.file=/etc/prometheus/prometheus.yml",
+            "otel-collector": _service(
+                image=COLLECTOR_IMAGE,
+                command=[f"--config={COLLECTOR_CONFIG_IN}"],
+                volumes=[_mount(COLLECTOR_CONFIG, COLLECTOR_CONFIG_IN)],
+                ports=[_port(4317), _port(4318), _port(8889)],
+                depends_on=["jaeger"],
+            ),
+            "prometheus": _service(
+                image=PROMETHEUS_IMAGE,
+                command=[
+                    f"--config.file={PROMETHEUS_CONFIG_IN}",
                     "--storage.tsdb.path=/prometheus",
                     "--enable-feature=exemplar-storage",
                     "--web.enable-remote-write-receiver",
                     "--web.enable-lifecycle",
                 ],
-                "volumes": [
-                    "./prometheus/prometheus.yml:/etc/prometheus/prometheus.yml:ro",
-                    "./prometheus/rules:/etc/prometheus/rules:ro",
+                volumes=[
+                    _mount("./prometheus/prometheus.yml", PROMETHEUS_CONFIG_IN),
+                    _mount("./prometheus/rules", "/etc/prometheus/rules"),
                 ],
-                "ports": [_port(9090)],
-                "depends_on": ["otel-collector", "alertmanager"],
-                "restart": "unless-stopped",
-            },
-            "alertmanager": {
-                "image": ALERTMANAGER_IMAGE,
-                "command": ["--config.file=/etc/alertmanager/alertmanager.yml"],
-                "volumes": ["./alertmanager/alertmanager.yml:/etc/alertmanager/alertmanager.yml:ro"],
-                "ports": [_port(9093)],
-                "restart": "unless-stopped",
-            },
-            "jaeger": {
-                "image": JAEGER_IMAGE,
-                "ports": [_port(16686)],
-                "restart": "unless-stopped",
-            },
-            "grafana": {
-                "image": GRAFANA_IMAGE,
-                "environment": {
+                ports=[_port(9090)],
+                depends_on=["otel-collector", "alertmanager"],
+            ),
+            "alertmanager": _service(
+                image=ALERTMANAGER_IMAGE,
+                command=[f"--config.file={ALERTMANAGER_CONFIG_IN}"],
+                volumes=[_mount("./alertmanager/alertmanager.yml", ALERTMANAGER_CONFIG_IN)],
+                ports=[_port(9093)],
+            ),
+            "jaeger": _service(image=JAEGER_IMAGE, ports=[_port(16686)]),
+            "grafana": _service(
+                image=GRAFANA_IMAGE,
+                environment={
                     "GF_SECURITY_ADMIN_PASSWORD": "${GRAFANA_ADMIN_PASSWORD:?set GRAFANA_ADMIN_PASSWORD}",
                     "GF_AUTH_ANONYMOUS_ENABLED": "true",
                     "GF_AUTH_ANONYMOUS_ORG_ROLE": "Viewer",
                     "GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH": "/var/lib/grafana/dashboards/anthropic-otel.json",
                     "ALERT_WEBHOOK_URL": "${ALERT_WEBHOOK_URL:-" + webhook_url + "}",
                 },
-                "volumes": [
-                    "./grafana/provisioning:/etc/grafana/provisioning:ro",
-                    "./grafana/dashboards:/var/lib/grafana/dashboards:ro",
+                volumes=[
+                    _mount("./grafana/provisioning", "/etc/grafana/provisioning"),
+                    _mount("./grafana/dashboards", "/var/lib/grafana/dashboards"),
                 ],
-                "ports": [_port(3000)],
-                "depends_on": ["prometheus", "jaeger"],
-                "restart": "unless-stopped",
-            },
-            "demo": {
+                ports=[_port(3000)],
+                depends_on=["prometheus", "jaeger"],
+            ),
+            "demo": _service(
                 # The source is the checkout this file lives in, or ANTHROPIC_OTEL_SRC for a bundle rendered elsewhere.
-                "build": {"context": "${ANTHROPIC_OTEL_SRC:-.}", "dockerfile": DOCKERFILE},
-                "command": ["python", "-m", "anthropic_otel", "demo", "--loop", "--otlp", "http://otel-collector:4318"],
-                "environment": {
+                build={"context": "${ANTHROPIC_OTEL_SRC:-.}", "dockerfile": DOCKERFILE},
+                command=list(DEMO_COMMAND),
+                environment={
                     "OTEL_SERVICE_NAME": "anthropic-otel-demo",
                     "OTEL_RESOURCE_ATTRIBUTES": "deployment.environment.name=demo",
                 },
-                "depends_on": ["otel-collector"],
-                "restart": "unless-stopped",
-            },
+                depends_on=["otel-collector"],
+            ),
         },
     }
 
@@ -110,7 +118,7 @@ COPY pyproject.toml README.md ./
 COPY src ./src
 RUN pip install --no-cache-dir ".[demo]" {ANTHROPIC_SDK}
 USER nobody
-CMD ["python", "-m", "anthropic_otel", "demo", "--loop", "--otlp", "http://otel-collector:4318"]
+CMD {json.dumps(list(DEMO_COMMAND))}
 """
 
 

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import re
 
-from anthropic_otel.ops.alerts import ALERTS, SIGNALS, Alert, Params, fill_text, recording_rules
+from anthropic_otel.ops.alerts import ALERTS, SIGNALS, recording_rules
+from anthropic_otel.ops.definition import Alert, fill_text
+from anthropic_otel.ops.params import Params
 
 OPTIONS = {
     "error_rate": "--error-rate",

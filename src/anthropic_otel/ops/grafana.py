@@ -1,161 +1,354 @@
-"""Grafana: the dashboard (built with the official grafana-foundation-sdk), datasource and dashboard provisioning,
-and Grafana-managed alert rules rendered from the same definitions as the Prometheus alerts.
+"""Grafana: the dashboard "Anthropic API", and `files`, every Grafana file of the bundle.
 
-Grafana's rules evaluate the raw measure rather than Prometheus' recording rules, so they keep working against
-a Prometheus that was never given the rule file; both read the same thresholds, windows and `for`.
+This module says what the dashboard shows: its filters, and each row's panels with their queries. The kinds of
+panel are built in `grafana_panels`, the datasources and the dashboard's provider provisioned by
+`grafana_provisioning`, the Grafana-managed alert rules rendered by `grafana_alerting`; their names are
+re-exported here. Panel ids are fixed, since alerts link to them: `alerts.PANEL_*` for the panels an alert
+opens, the others below.
 """
 
 from __future__ import annotations
 
 import json
-import math
+from collections.abc import Callable
 from typing import Any
 
-from grafana_foundation_sdk.builders import alerting, common, dashboard, prometheus, stat, table, timeseries
-from grafana_foundation_sdk.cog import builder as cogbuilder
-from grafana_foundation_sdk.cog import variants as cogvariants
+from grafana_foundation_sdk.builders import dashboard, stat
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models import dashboard as model
-from grafana_foundation_sdk.models.alerting import RelativeTimeRange
-from grafana_foundation_sdk.models.common import GraphThresholdsStyleMode, LegendDisplayMode, LegendPlacement
 
 from anthropic_otel.ops import alerts as defs
-from anthropic_otel.ops.alerts import ALERTS, DASHBOARD_UID, Alert, Params, fill_text, parse_duration
-from anthropic_otel.ops.prometheus import GENERATED, dump_yaml, scrape_interval
-
-PROMETHEUS_UID = "prometheus"
-JAEGER_UID = "jaeger"
-PROMETHEUS = model.DataSourceRef(type_val="prometheus", uid=PROMETHEUS_UID)
-JAEGER = model.DataSourceRef(type_val="jaeger", uid=JAEGER_UID)
-FOLDER = "Anthropic"
-CONTACT_POINT = "webhook"
-DASHBOARD_FILE = "grafana/dashboards/anthropic-otel.json"
-# Grafana evaluates rules on a 10 s grid; a scaled interval is rounded up to it.
-GRAFANA_BASE_INTERVAL_MS = 10_000
-
-# Every panel's filter: the dashboard's template variables, as Grafana substitutes them.
-F = (
-    'service_name=~"$service",deployment_environment_name=~"$environment",'
-    'gen_ai_request_model=~"$model",app_feature=~"$feature"'
+from anthropic_otel.ops import grafana_provisioning as provisioning
+from anthropic_otel.ops.alerts import ALERTS, DASHBOARD_UID
+from anthropic_otel.ops.grafana_alerting import (
+    CONTACT_POINT,
+    GRAFANA_BASE_INTERVAL_MS,
+    GRAFANA_VALUES,
+    alert_rule,
+    alerting_files,
+    rule_interval,
 )
-CALLS = f"gen_ai_client_operation_duration_seconds_count{{{F}}}"
-RATE = "$__rate_interval"
+from anthropic_otel.ops.grafana_panels import (
+    RATE,
+    JaegerQuery,
+    PanelBuilder,
+    by_labels,
+    graph,
+    quantiles,
+    query,
+    traces_table,
+)
+from anthropic_otel.ops.grafana_provisioning import (
+    FOLDER,
+    JAEGER,
+    JAEGER_UID,
+    PROMETHEUS,
+    PROMETHEUS_UID,
+    dashboard_provider,
+    datasources,
+)
+from anthropic_otel.ops.params import Params, format_number
 
-GRAFANA_VALUES = {
-    "percent": "{{ $values.A.Value | humanizePercentage }}",
-    "usd": '{{ $values.A.Value | printf "%.2f" }}',
-    "ratio": '{{ $values.A.Value | printf "%.2f" }}',
-    "seconds": "{{ $values.A.Value | humanizeDuration }}",
-    "count": '{{ $values.A.Value | printf "%.0f" }}',
-}
+__all__ = [
+    "CALLS",
+    "CONTACT_POINT",
+    "DASHBOARD_FILE",
+    "FOLDER",
+    "GRAFANA_BASE_INTERVAL_MS",
+    "GRAFANA_VALUES",
+    "JAEGER",
+    "JAEGER_UID",
+    "PROMETHEUS",
+    "PROMETHEUS_UID",
+    "RATE",
+    "ROWS",
+    "VARIABLES",
+    "F",
+    "JaegerQuery",
+    "PanelBuilder",
+    "alert_rule",
+    "alerting_files",
+    "build_dashboard",
+    "by_labels",
+    "daily_pace",
+    "dashboard_provider",
+    "datasources",
+    "files",
+    "graph",
+    "quantiles",
+    "query",
+    "rule_interval",
+    "series",
+    "threshold_of",
+    "traces_table",
+]
+
+DASHBOARD_FILE = "grafana/dashboards/anthropic-otel.json"
+
+# The dashboard's template variables: name, label, and the series label each one picks. The first picks one
+# service among every one that calls; the others list what that service reports, several values at a time.
+VARIABLES = (
+    ("service", "Service", "service_name"),
+    ("environment", "Environment", "deployment_environment_name"),
+    ("model", "Model", "gen_ai_request_model"),
+    ("feature", "Feature", "app_feature"),
+)
+# Every panel's filter: the dashboard's template variables, as Grafana substitutes them.
+F = ",".join(f'{series_label}=~"${name}"' for name, _, series_label in VARIABLES)
 
 
-class JaegerQuery(cogbuilder.Builder[cogvariants.Dataquery]):
-    """A Jaeger search query; the SDK ships no builder for the Jaeger datasource."""
-
-    def __init__(self, ref_id: str, **fields: object) -> None:
-        self._query = _JaegerDataquery(ref_id, fields)
-
-    def build(self) -> cogvariants.Dataquery:
-        return self._query
+def series(metric: str, *matchers: str) -> str:
+    """`metric` under the dashboard's filter, after any matchers of its own."""
+    return f"{metric}{{{','.join((*matchers, F))}}}"
 
 
-class _JaegerDataquery(cogvariants.Dataquery):
-    def __init__(self, ref_id: str, fields: dict[str, object]) -> None:
-        self.ref_id = ref_id
-        self.fields = fields
-
-    def to_json(self) -> dict[str, object]:
-        return {"refId": self.ref_id, "datasource": JAEGER.to_json(), "queryType": "search", **self.fields}
-
-
-def query(expr: str, legend: str = "", ref_id: str = "A") -> prometheus.Dataquery:
-    return (
-        prometheus.Dataquery()
-        .expr(expr)
-        .legend_format(legend or "__auto")
-        .ref_id(ref_id)
-        .datasource(PROMETHEUS)
-        .exemplar(True)
-    )
+CALLS = series(defs.CALLS)
+_FAILED_CALLS = series(defs.CALLS, 'error_type!=""')
+_RETRIED_ATTEMPTS = series("anthropic_client_attempts_total", 'anthropic_attempt_retried="true"')
+_COST = series("anthropic_client_cost_USD_total")
+_TOKENS = series("anthropic_client_tokens_total")
+_CACHE_READS = series("anthropic_client_tokens_total", 'anthropic_token_type="cache_read"')
+# Every input token: uncached, read from the cache, and written to it.
+_INPUT_TOKENS = series("anthropic_client_tokens_total", 'anthropic_token_type=~"input|cache_read|cache_write_.*"')
+_DURATION = series("gen_ai_client_operation_duration_seconds_bucket")
+_TIME_TO_FIRST_CHUNK = series("gen_ai_client_operation_time_to_first_chunk_seconds_bucket")
+_STOP_REASONS = series("anthropic_client_stop_reasons_total")
+_BUDGET = f"max({defs.BUDGET_RECORD})"
+# What a ratio of calls divides by: every call, of every series the filter picks.
+_PER_CALL = f" / scalar(sum(rate({CALLS}[{RATE}])))"
+# Money per second, shown per hour.
+_PER_HOUR = " * 3600"
 
 
-def graph(
-    panel_id: int,
-    title: str,
-    description: str,
-    unit: str,
-    *queries: prometheus.Dataquery,
-    threshold: float | None = None,
-) -> timeseries.Panel:
-    panel = (
-        timeseries.Panel()
-        .id(panel_id)
-        .title(title)
-        .description(description)
-        .datasource(PROMETHEUS)
-        .unit(unit)
-        .span(12)
-        .height(8)
-        .legend(
-            common.VizLegendOptions()
-            .show_legend(True)
-            .display_mode(LegendDisplayMode.LIST)
-            .placement(LegendPlacement.BOTTOM)
-        )
-    )
-    for q in queries:
-        panel = panel.with_target(q)
-    if threshold is not None:
-        steps = [model.Threshold(value=None, color="green"), model.Threshold(value=threshold, color="red")]
-        panel = panel.thresholds(dashboard.ThresholdsConfig().mode(model.ThresholdsMode.ABSOLUTE).steps(steps))
-        panel = panel.thresholds_style(common.GraphThresholdsStyleConfig().mode(GraphThresholdsStyleMode.LINE))
-    return panel
+def daily_pace(params: Params, window: str) -> str:
+    """Spend per day at the pace of the last `window`."""
+    return f"sum(rate({_COST}[{window}])) * {params.day_seconds}"
 
 
 def threshold_of(name: str, params: Params) -> float:
+    """The threshold of the alert `name`, for the line its panel draws."""
     return next(a for a in ALERTS if a.name == name).threshold_in(params)
 
 
-def traces_table(panel_id: int, title: str, description: str, **fields: object) -> table.Panel:
+def _variable(name: str, label: str, values: str) -> dashboard.QueryVariable:
     return (
-        table.Panel()
-        .id(panel_id)
-        .title(title)
-        .description(description)
-        .datasource(JAEGER)
-        .with_target(JaegerQuery("A", service="$service", limit=20, **fields))
-        .span(12)
-        .height(9)
+        dashboard.QueryVariable(name)
+        .label(label)
+        .datasource(PROMETHEUS)
+        .query(f"label_values({values})")
+        .refresh(model.VariableRefresh.ON_TIME_RANGE_CHANGED)
+        .sort(model.VariableSort.ALPHABETICAL_ASC)
     )
+
+
+def _variables() -> list[dashboard.QueryVariable]:
+    """The service first, one at a time; then the filters, listing what the chosen service reports."""
+    (service, service_label, service_series_label), *filters = VARIABLES
+    within = f'{defs.CALLS}{{{service_series_label}=~"${service}"}}'
+    return [
+        _variable(service, service_label, f"{defs.CALLS}, {service_series_label}"),
+        *(
+            _variable(name, label, f"{within}, {series_label}").multi(True).include_all(True).all_value(".*")
+            for name, label, series_label in filters
+        ),
+    ]
+
+
+def _spend_panels(params: Params) -> list[PanelBuilder]:
+    day, hour, short = params.scale("1d"), params.scale("1h"), params.scale("5m")
+    spent = f"sum(increase({_COST}[{day}]))"
+    return [
+        graph(
+            defs.PANEL_SPEND,
+            "Spend in the last day vs budget",
+            "Spend over the last day (what AnthropicDailySpendOverBudget compares), the budget, and the spend a "
+            "day at the last hour's pace.",
+            "currencyUSD",
+            query(spent, "spend, last day"),
+            query(_BUDGET, "budget"),
+            query(daily_pace(params, hour), "forecast at the last hour's pace"),
+        ),
+        graph(
+            defs.PANEL_BURN,
+            "Burn rate",
+            "Spend pace as a multiple of the daily budget over the alert's long and short windows: above 1 "
+            "the budget runs out before the day ends.",
+            "x",
+            *[query(f"{daily_pace(params, window)} / on() {_BUDGET}", window) for window in (hour, short)],
+            threshold=threshold_of("AnthropicSpendBurnRateHigh", params),
+        ),
+        graph(
+            4,
+            "Cost by feature",
+            "USD per hour by app.feature (empty: calls made outside an attribution block).",
+            "currencyUSD",
+            by_labels(("app_feature",), f"rate({_COST}[{RATE}])", then=_PER_HOUR),
+        ),
+        graph(
+            5,
+            "Cost by model and token type",
+            "USD per hour; cache writes and output are usually where the money goes.",
+            "currencyUSD",
+            by_labels(("gen_ai_request_model", "anthropic_token_type"), f"rate({_COST}[{RATE}])", then=_PER_HOUR),
+        ),
+        graph(
+            7,
+            "Cache hit ratio",
+            "Input tokens read from the cache, of all input tokens (uncached, cache reads and writes).",
+            "percentunit",
+            query(f"sum(rate({_CACHE_READS}[{RATE}])) / sum(rate({_INPUT_TOKENS}[{RATE}]))", "cache hit ratio"),
+        ),
+        graph(
+            8,
+            "Cache and batch savings",
+            "What cache reads saved against the uncached price, minus the cache-write premium (negative when "
+            "writes are never read back), and what Message Batches saved.",
+            "currencyUSD",
+            query(f"sum({series('anthropic_client_cache_savings_USD')})", "cache savings"),
+            query(f"sum({series('anthropic_client_batch_savings_USD_total')})", "batch savings"),
+        ),
+        graph(
+            defs.PANEL_UNPRICED,
+            "Unpriced calls",
+            "Calls on a model the price table does not know: they record no cost.",
+            "short",
+            by_labels(("gen_ai_request_model",), f"increase({series('anthropic_client_cost_unpriced_total')}[{RATE}])"),
+        ),
+        stat.Panel()
+        .id(9)
+        .title("Spend in the last day")
+        .datasource(PROMETHEUS)
+        .unit("currencyUSD")
+        .span(12)
+        .height(8)
+        .with_target(query(spent, "spend")),
+    ]
+
+
+def _traffic_panels(params: Params) -> list[PanelBuilder]:
+    return [
+        graph(
+            defs.PANEL_CALLS,
+            "Calls",
+            "Calls per second by model, failed ones included.",
+            "reqps",
+            by_labels(("gen_ai_request_model",), f"rate({CALLS}[{RATE}])"),
+        ),
+        graph(
+            defs.PANEL_LATENCY,
+            "Call duration",
+            "The whole call, retries and the reading of a stream included. Exemplars link to the trace.",
+            "s",
+            *quantiles(_DURATION, 0.5, 0.95, 0.99),
+            threshold=threshold_of("AnthropicLatencyHigh", params),
+        ),
+        graph(
+            22,
+            "Tokens",
+            "Tokens per second by type: uncached input, cache reads and writes, output.",
+            "short",
+            by_labels(("anthropic_token_type",), f"rate({_TOKENS}[{RATE}])"),
+        ),
+        graph(
+            23,
+            "Time to first token",
+            "Streams: from the start of the call to the first content delta.",
+            "s",
+            *quantiles(_TIME_TO_FIRST_CHUNK, 0.5, 0.95),
+        ),
+    ]
+
+
+def _error_rate(
+    panel_id: int, title: str, description: str, *, failures: str, alert: str, params: Params
+) -> PanelBuilder:
+    """`failures` by error type, as a fraction of all calls, with the line above which `alert` fires."""
+    ratio = by_labels(("error_type",), f"rate({failures}[{RATE}])", then=_PER_CALL)
+    return graph(panel_id, title, description, "percentunit", ratio, threshold=threshold_of(alert, params))
+
+
+def _error_panels(params: Params) -> list[PanelBuilder]:
+    return [
+        _error_rate(
+            defs.PANEL_ERRORS,
+            "Error rate by error type",
+            "Failed calls (after the SDK's retries), of all calls.",
+            failures=_FAILED_CALLS,
+            alert="AnthropicErrorRateHigh",
+            params=params,
+        ),
+        _error_rate(
+            defs.PANEL_MASKED,
+            "Masked error rate by error type",
+            "Failed attempts the SDK retried, of all calls: problems that retries hide from the error rate.",
+            failures=_RETRIED_ATTEMPTS,
+            alert="AnthropicMaskedErrorRateHigh",
+            params=params,
+        ),
+        graph(
+            32,
+            "Retries by status code",
+            "Retried attempts per second by HTTP status (429 rate limited, 529 overloaded, empty: no response).",
+            "reqps",
+            by_labels(("http_response_status_code",), f"rate({_RETRIED_ATTEMPTS}[{RATE}])"),
+        ),
+        graph(
+            defs.PANEL_STOP_REASONS,
+            "Stop reasons",
+            "Responses per second by stop reason; max_tokens means the answer was cut off.",
+            "reqps",
+            by_labels(("anthropic_message_stop_reason",), f"rate({_STOP_REASONS}[{RATE}])"),
+        ),
+        graph(
+            defs.PANEL_ANOMALIES,
+            "Token anomalies",
+            "Requests above the anomaly factor times their average input, by model and feature; the span "
+            "event anthropic.token_anomaly marks each one.",
+            "short",
+            by_labels(
+                ("gen_ai_request_model", "app_feature"),
+                f"increase({series('anthropic_client_token_anomalies_total')}[{RATE}])",
+            ),
+        ),
+        graph(
+            defs.PANEL_HEADROOM,
+            "Rate-limit headroom",
+            "Remaining / limit from the anthropic-ratelimit-* headers of the latest responses.",
+            "percentunit",
+            by_labels(
+                ("gen_ai_request_model", "anthropic_ratelimit_kind"),
+                series("anthropic_ratelimit_headroom_ratio"),
+                aggregate="min",
+            ),
+            threshold=threshold_of("AnthropicRateLimitHeadroomLow", params),
+        ),
+    ]
+
+
+def _trace_panels(params: Params) -> list[PanelBuilder]:
+    slow = f"{format_number(threshold_of('AnthropicLatencyHigh', params))}s"
+    return [
+        traces_table(
+            40,
+            "Recent slow calls",
+            "Traces of the selected service above the latency threshold, from Jaeger.",
+            minDuration=slow,
+        ),
+        traces_table(41, "Recent failed calls", "Traces with an error span, from Jaeger.", tags="error=true"),
+    ]
+
+
+# The rows, top to bottom: the row's panel id, its title, and what builds the panels under it.
+ROWS: tuple[tuple[int, str, Callable[[Params], list[PanelBuilder]]], ...] = (
+    (1, "Spend", _spend_panels),
+    (10, "Traffic", _traffic_panels),
+    (29, "Errors and limits", _error_panels),
+    (39, "Traces", _trace_panels),
+)
 
 
 def build_dashboard(params: Params) -> dict[str, Any]:
     """The dashboard as Grafana's JSON model. Panel ids are fixed: alerts link to them."""
-    cost = f"anthropic_client_cost_USD_total{{{F}}}"
-    tokens = f"anthropic_client_tokens_total{{{F}}}"
-    duration = f"gen_ai_client_operation_duration_seconds_bucket{{{F}}}"
-    ttft = f"gen_ai_client_operation_time_to_first_chunk_seconds_bucket{{{F}}}"
-    stops = f"anthropic_client_stop_reasons_total{{{F}}}"
-    day = defs.format_number(defs.DAY_SECONDS / params.time_scale)
-    day_window = params.scale("1d")
-    hour_window = params.scale("1h")
-    short_window = params.scale("5m")
-    calls_rate = f"sum(rate({CALLS}[{RATE}]))"
-
-    def variable(name: str, label: str, source: str, *, multi: bool) -> dashboard.QueryVariable:
-        var = (
-            dashboard.QueryVariable(name)
-            .label(label)
-            .datasource(PROMETHEUS)
-            .query(f"label_values({source})")
-            .refresh(model.VariableRefresh.ON_TIME_RANGE_CHANGED)
-            .sort(model.VariableSort.ALPHABETICAL_ASC)
-        )
-        if multi:
-            var = var.multi(True).include_all(True).all_value(".*")
-        return var
-
     builder = (
         dashboard.Dashboard("Anthropic API")
         .uid(DASHBOARD_UID)
@@ -165,450 +358,20 @@ def build_dashboard(params: Params) -> dict[str, Any]:
         .refresh("30s")
         .timezone("browser")
         .tooltip(model.DashboardCursorSync.CROSSHAIR)
-        .with_variable(
-            variable("service", "Service", "gen_ai_client_operation_duration_seconds_count, service_name", multi=False)
-        )
-        .with_variable(
-            variable(
-                "environment",
-                "Environment",
-                'gen_ai_client_operation_duration_seconds_count{service_name=~"$service"}, deployment_environment_name',
-                multi=True,
-            )
-        )
-        .with_variable(
-            variable(
-                "model",
-                "Model",
-                'gen_ai_client_operation_duration_seconds_count{service_name=~"$service"}, gen_ai_request_model',
-                multi=True,
-            )
-        )
-        .with_variable(
-            variable(
-                "feature",
-                "Feature",
-                'gen_ai_client_operation_duration_seconds_count{service_name=~"$service"}, app_feature',
-                multi=True,
-            )
-        )
-        .with_row(dashboard.Row("Spend").id(1))
-        .with_panel(
-            graph(
-                defs.PANEL_SPEND,
-                "Spend in the last day vs budget",
-                "Spend over the last day (what AnthropicDailySpendOverBudget compares), the budget, and the spend a "
-                "day at the last hour's pace.",
-                "currencyUSD",
-                query(f"sum(increase({cost}[{day_window}]))", "spend, last day"),
-                query(f"max({defs.BUDGET_RECORD})", "budget", "B"),
-                query(f"sum(rate({cost}[{hour_window}])) * {day}", "forecast at the last hour's pace", "C"),
-            )
-        )
-        .with_panel(
-            graph(
-                defs.PANEL_BURN,
-                "Burn rate",
-                "Spend pace as a multiple of the daily budget over the alert's long and short windows: above 1 "
-                "the budget runs out before the day ends.",
-                "x",
-                query(f"sum(rate({cost}[{hour_window}])) * {day} / on() max({defs.BUDGET_RECORD})", f"{hour_window}"),
-                query(
-                    f"sum(rate({cost}[{short_window}])) * {day} / on() max({defs.BUDGET_RECORD})",
-                    f"{short_window}",
-                    "B",
-                ),
-                threshold=threshold_of("AnthropicSpendBurnRateHigh", params),
-            )
-        )
-        .with_panel(
-            graph(
-                4,
-                "Cost by feature",
-                "USD per hour by app.feature (empty: calls made outside an attribution block).",
-                "currencyUSD",
-                query(f"sum by (app_feature) (rate({cost}[{RATE}])) * 3600", "{{app_feature}}"),
-            )
-        )
-        .with_panel(
-            graph(
-                5,
-                "Cost by model and token type",
-                "USD per hour; cache writes and output are usually where the money goes.",
-                "currencyUSD",
-                query(
-                    f"sum by (gen_ai_request_model, anthropic_token_type) (rate({cost}[{RATE}])) * 3600",
-                    "{{gen_ai_request_model}} {{anthropic_token_type}}",
-                ),
-            )
-        )
-        .with_panel(
-            graph(
-                7,
-                "Cache hit ratio",
-                "Input tokens read from the cache, of all input tokens (uncached, cache reads and writes).",
-                "percentunit",
-                query(
-                    f'sum(rate(anthropic_client_tokens_total{{anthropic_token_type="cache_read",{F}}}[{RATE}])) / '
-                    f'sum(rate(anthropic_client_tokens_total{{anthropic_token_type=~"input|cache_read|cache_write_.*",'
-                    f"{F}}}[{RATE}]))",
-                    "cache hit ratio",
-                ),
-            )
-        )
-        .with_panel(
-            graph(
-                8,
-                "Cache and batch savings",
-                "What cache reads saved against the uncached price, minus the cache-write premium (negative when "
-                "writes are never read back), and what Message Batches saved.",
-                "currencyUSD",
-                query(f"sum(anthropic_client_cache_savings_USD{{{F}}})", "cache savings"),
-                query(f"sum(anthropic_client_batch_savings_USD_total{{{F}}})", "batch savings", "B"),
-            )
-        )
-        .with_panel(
-            graph(
-                defs.PANEL_UNPRICED,
-                "Unpriced calls",
-                "Calls on a model the price table does not know: they record no cost.",
-                "short",
-                query(
-                    f"sum by (gen_ai_request_model) (increase(anthropic_client_cost_unpriced_total{{{F}}}[{RATE}]))",
-                    "{{gen_ai_request_model}}",
-                ),
-            )
-        )
-        .with_panel(
-            stat.Panel()
-            .id(9)
-            .title("Spend in the last day")
-            .datasource(PROMETHEUS)
-            .unit("currencyUSD")
-            .span(12)
-            .height(8)
-            .with_target(query(f"sum(increase({cost}[{day_window}]))", "spend"))
-        )
-        .with_row(dashboard.Row("Traffic").id(10))
-        .with_panel(
-            graph(
-                defs.PANEL_CALLS,
-                "Calls",
-                "Calls per second by model, failed ones included.",
-                "reqps",
-                query(f"sum by (gen_ai_request_model) (rate({CALLS}[{RATE}]))", "{{gen_ai_request_model}}"),
-            )
-        )
-        .with_panel(
-            graph(
-                defs.PANEL_LATENCY,
-                "Call duration",
-                "The whole call, retries and the reading of a stream included. Exemplars link to the trace.",
-                "s",
-                *[
-                    query(
-                        f"histogram_quantile({q}, sum by (le) (rate({duration}[{RATE}])))",
-                        f"p{round(q * 100)}",
-                        ref,
-                    )
-                    for q, ref in ((0.5, "A"), (0.95, "B"), (0.99, "C"))
-                ],
-                threshold=threshold_of("AnthropicLatencyHigh", params),
-            )
-        )
-        .with_panel(
-            graph(
-                22,
-                "Tokens",
-                "Tokens per second by type: uncached input, cache reads and writes, output.",
-                "short",
-                query(f"sum by (anthropic_token_type) (rate({tokens}[{RATE}]))", "{{anthropic_token_type}}"),
-            )
-        )
-        .with_panel(
-            graph(
-                23,
-                "Time to first token",
-                "Streams: from the start of the call to the first content delta.",
-                "s",
-                *[
-                    query(f"histogram_quantile({q}, sum by (le) (rate({ttft}[{RATE}])))", f"p{round(q * 100)}", ref)
-                    for q, ref in ((0.5, "A"), (0.95, "B"))
-                ],
-            )
-        )
-        .with_row(dashboard.Row("Errors and limits").id(29))
-        .with_panel(
-            graph(
-                defs.PANEL_ERRORS,
-                "Error rate by error type",
-                "Failed calls (after the SDK's retries), of all calls.",
-                "percentunit",
-                query(
-                    f'sum by (error_type) (rate(gen_ai_client_operation_duration_seconds_count{{error_type!="",{F}}}'
-                    f"[{RATE}])) / scalar({calls_rate})",
-                    "{{error_type}}",
-                ),
-                threshold=threshold_of("AnthropicErrorRateHigh", params),
-            )
-        )
-        .with_panel(
-            graph(
-                defs.PANEL_MASKED,
-                "Masked error rate by error type",
-                "Failed attempts the SDK retried, of all calls: problems that retries hide from the error rate.",
-                "percentunit",
-                query(
-                    f'sum by (error_type) (rate(anthropic_client_attempts_total{{anthropic_attempt_retried="true",{F}}}'
-                    f"[{RATE}])) / scalar({calls_rate})",
-                    "{{error_type}}",
-                ),
-                threshold=threshold_of("AnthropicMaskedErrorRateHigh", params),
-            )
-        )
-        .with_panel(
-            graph(
-                32,
-                "Retries by status code",
-                "Retried attempts per second by HTTP status (429 rate limited, 529 overloaded, empty: no response).",
-                "reqps",
-                query(
-                    f"sum by (http_response_status_code) "
-                    f'(rate(anthropic_client_attempts_total{{anthropic_attempt_retried="true",{F}}}[{RATE}]))',
-                    "{{http_response_status_code}}",
-                ),
-            )
-        )
-        .with_panel(
-            graph(
-                defs.PANEL_STOP_REASONS,
-                "Stop reasons",
-                "Responses per second by stop reason; max_tokens means the answer was cut off.",
-                "reqps",
-                query(
-                    f"sum by (anthropic_message_stop_reason) (rate({stops}[{RATE}]))",
-                    "{{anthropic_message_stop_reason}}",
-                ),
-            )
-        )
-        .with_panel(
-            graph(
-                defs.PANEL_ANOMALIES,
-                "Token anomalies",
-                "Requests above the anomaly factor times their average input, by model and feature; the span "
-                "event anthropic.token_anomaly marks each one.",
-                "short",
-                query(
-                    f"sum by (gen_ai_request_model, app_feature) "
-                    f"(increase(anthropic_client_token_anomalies_total{{{F}}}[{RATE}]))",
-                    "{{gen_ai_request_model}} {{app_feature}}",
-                ),
-            )
-        )
-        .with_panel(
-            graph(
-                defs.PANEL_HEADROOM,
-                "Rate-limit headroom",
-                "Remaining / limit from the anthropic-ratelimit-* headers of the latest responses.",
-                "percentunit",
-                query(
-                    f"min by (gen_ai_request_model, anthropic_ratelimit_kind) "
-                    f"(anthropic_ratelimit_headroom_ratio{{{F}}})",
-                    "{{gen_ai_request_model}} {{anthropic_ratelimit_kind}}",
-                ),
-                threshold=threshold_of("AnthropicRateLimitHeadroomLow", params),
-            )
-        )
-        .with_row(dashboard.Row("Traces").id(39))
-        .with_panel(
-            traces_table(
-                40,
-                "Recent slow calls",
-                "Traces of the selected service above the latency threshold, from Jaeger.",
-                minDuration=f"{defs.format_number(threshold_of('AnthropicLatencyHigh', params))}s",
-            )
-        )
-        .with_panel(
-            traces_table(41, "Recent failed calls", "Traces with an error span, from Jaeger.", tags="error=true")
-        )
     )
+    for variable in _variables():
+        builder = builder.with_variable(variable)
+    for row_id, title, panels in ROWS:
+        builder = builder.with_row(dashboard.Row(title).id(row_id))
+        for panel in panels(params):
+            builder = builder.with_panel(panel)
     return json.loads(json.dumps(builder.build(), cls=JSONEncoder))
 
 
-def alert_rule(alert: Alert, params: Params) -> dict[str, Any]:
-    """One Grafana-managed rule: A is the condition over raw series (Prometheus filters the series that break
-    the threshold), B repeats the threshold as a Grafana expression so a series is firing only when it holds."""
-    windows = alert.windows_in(params)
-    lookback = max([parse_duration(w) // 1000 for w in windows] + [600])
-    threshold = defs.format_number(alert.threshold_in(params))
-    value = GRAFANA_VALUES[alert.value_format]
-    rule = (
-        alerting.Rule(alert.name)
-        .uid(alert.anchor)
-        .condition("B")
-        .with_query(
-            alerting.Query("A")
-            .datasource_uid(PROMETHEUS_UID)
-            .relative_time_range(_time_range(lookback))
-            .model(prometheus.Dataquery().expr(alert.expr_raw(params)).instant().ref_id("A").datasource(PROMETHEUS))
-        )
-        .with_query(
-            alerting.Query("B").datasource_uid("__expr__").model(_MathExpression("B", f"$A {alert.op} {threshold}"))
-        )
-        .for_val(alert.for_in(params))
-        .no_data_state("OK")
-        .exec_err_state("Error")
-        .labels({"severity": alert.severity})
-        .annotations(
-            {
-                "summary": fill_text(alert.summary, alert, params, value),
-                "description": fill_text(alert.description, alert, params, value),
-                "runbook_url": alert.runbook_url,
-                "__dashboardUid__": DASHBOARD_UID,
-                "__panelId__": str(alert.panel),
-            }
-        )
-    )
-    built = json.loads(json.dumps(rule.build(), cls=JSONEncoder))
-    # Group-level fields live on the group in a provisioning file.
-    for key in ("folderUID", "ruleGroup", "orgID"):
-        built.pop(key, None)
-    return built
-
-
-def _time_range(seconds: int) -> RelativeTimeRange:
-    return RelativeTimeRange(from_val=seconds, to=0)
-
-
-class _MathExpression(cogbuilder.Builder[cogvariants.Dataquery]):
-    """A server-side math expression, the form Grafana's rule editor writes."""
-
-    def __init__(self, ref_id: str, expression: str) -> None:
-        self._expr = _Expression({"refId": ref_id, "type": "math", "expression": expression, "datasource": _EXPR})
-
-    def build(self) -> cogvariants.Dataquery:
-        return self._expr
-
-
-_EXPR = {"type": "__expr__", "uid": "__expr__"}
-
-
-class _Expression(cogvariants.Dataquery):
-    def __init__(self, payload: dict[str, object]) -> None:
-        self.payload = payload
-
-    def to_json(self) -> dict[str, object]:
-        return dict(self.payload)
-
-
-def rule_interval(params: Params) -> str:
-    millis = round(60_000 / params.time_scale)
-    millis = max(GRAFANA_BASE_INTERVAL_MS, math.ceil(millis / GRAFANA_BASE_INTERVAL_MS) * GRAFANA_BASE_INTERVAL_MS)
-    return defs.format_duration(millis)
-
-
-def alerting_files(params: Params) -> dict[str, str]:
-    rules = {
-        "apiVersion": 1,
-        "groups": [
-            {
-                "orgId": 1,
-                "name": "anthropic-otel",
-                "folder": FOLDER,
-                "interval": rule_interval(params),
-                "rules": [alert_rule(a, params) for a in ALERTS],
-            }
-        ],
-    }
-    contact_points = {
-        "apiVersion": 1,
-        "contactPoints": [
-            {
-                "orgId": 1,
-                "name": CONTACT_POINT,
-                "receivers": [
-                    {
-                        "uid": "anthropic-otel-webhook",
-                        "type": "webhook",
-                        # Grafana expands $ALERT_WEBHOOK_URL from its environment (set in docker-compose.yml).
-                        "settings": {"url": "$ALERT_WEBHOOK_URL", "httpMethod": "POST"},
-                        "disableResolveMessage": False,
-                    }
-                ],
-            }
-        ],
-    }
-    policies = {
-        "apiVersion": 1,
-        "policies": [
-            {
-                "orgId": 1,
-                "receiver": CONTACT_POINT,
-                "group_by": ["alertname", "service_name", "deployment_environment_name"],
-                "group_wait": "30s",
-                "group_interval": "5m",
-                "repeat_interval": "4h",
-                "routes": [
-                    {
-                        "receiver": CONTACT_POINT,
-                        "object_matchers": [["severity", "=", "critical"]],
-                        "repeat_interval": "1h",
-                    }
-                ],
-            }
-        ],
-    }
-    return {
-        "grafana/provisioning/alerting/rules.yml": dump_yaml(rules, GENERATED),
-        "grafana/provisioning/alerting/contact-points.yml": dump_yaml(contact_points, GENERATED),
-        "grafana/provisioning/alerting/policies.yml": dump_yaml(policies, GENERATED),
-    }
-
-
-def datasources(params: Params) -> str:
-    config = {
-        "apiVersion": 1,
-        "datasources": [
-            {
-                "name": "Prometheus",
-                "type": "prometheus",
-                "uid": PROMETHEUS_UID,
-                "access": "proxy",
-                "url": "http://prometheus:9090",
-                "isDefault": True,
-                "jsonData": {
-                    "timeInterval": scrape_interval(params),
-                    # An exemplar's trace_id opens the trace in Jaeger.
-                    "exemplarTraceIdDestinations": [{"name": "trace_id", "datasourceUid": JAEGER_UID}],
-                },
-            },
-            {"name": "Jaeger", "type": "jaeger", "uid": JAEGER_UID, "access": "proxy", "url": "http://jaeger:16686"},
-        ],
-    }
-    return dump_yaml(config, GENERATED)
-
-
-def dashboard_provider() -> str:
-    config = {
-        "apiVersion": 1,
-        "providers": [
-            {
-                "name": "anthropic-otel",
-                "folder": FOLDER,
-                "type": "file",
-                "disableDeletion": True,
-                "allowUiUpdates": False,
-                "options": {"path": "/var/lib/grafana/dashboards"},
-            }
-        ],
-    }
-    return dump_yaml(config, GENERATED)
-
-
 def files(params: Params, grafana_url: str = "") -> dict[str, str]:
+    """Every Grafana file of the bundle, by path: the dashboard, its provisioning, and the alerting."""
     return {
         DASHBOARD_FILE: json.dumps(build_dashboard(params), indent=2, sort_keys=True) + "\n",
-        "grafana/provisioning/datasources/datasources.yml": datasources(params),
-        "grafana/provisioning/dashboards/anthropic-otel.yml": dashboard_provider(),
+        **provisioning.files(params),
         **alerting_files(params),
     }

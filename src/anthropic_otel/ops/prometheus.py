@@ -10,29 +10,21 @@ from typing import Any
 
 import yaml
 
-from anthropic_otel.ops.alerts import (
-    ALERTS,
-    DASHBOARD_UID,
-    Alert,
-    Params,
-    fill_text,
-    format_duration,
-    parse_duration,
-    recording_rules,
-)
+from anthropic_otel.ops.alerts import ALERTS, DASHBOARD_UID, recording_rules
+from anthropic_otel.ops.definition import Alert, fill_text, value_templates
+from anthropic_otel.ops.params import Params, format_duration, parse_duration
 
 # The Collector's prometheus exporter, by its Compose service name.
 COLLECTOR_TARGET = "otel-collector:8889"
 SCRAPE_INTERVAL_MS = 15_000
+# How notifications are grouped and repeated, for Alertmanager's route (divided by the time scale) and Grafana's
+# policy (as written): one notification per alert, service and environment; critical ones repeat sooner.
+NOTIFY_GROUP_BY = ("alertname", "service_name", "deployment_environment_name")
+NOTIFY_INTERVALS = {"group_wait": "30s", "group_interval": "5m", "repeat_interval": "4h"}
+CRITICAL_REPEAT_INTERVAL = "1h"
 
-# Prometheus template functions for each kind of figure an alert reports.
-PROMETHEUS_VALUES = {
-    "percent": "{{ $value | humanizePercentage }}",
-    "usd": '{{ $value | printf "%.2f" }}',
-    "ratio": '{{ $value | printf "%.2f" }}',
-    "seconds": "{{ $value | humanizeDuration }}",
-    "count": '{{ $value | printf "%.0f" }}',
-}
+# Prometheus holds an alert's value in `$value`.
+PROMETHEUS_VALUES = value_templates("$value")
 
 
 class _Dumper(yaml.SafeDumper):
@@ -129,12 +121,14 @@ def alertmanager_config(webhook_url: str, params: Params) -> str:
     config = {
         "route": {
             "receiver": "webhook",
-            "group_by": ["alertname", "service_name", "deployment_environment_name"],
-            "group_wait": params.scale("30s"),
-            "group_interval": params.scale("5m"),
-            "repeat_interval": params.scale("4h"),
+            "group_by": list(NOTIFY_GROUP_BY),
+            **{key: params.scale(interval) for key, interval in NOTIFY_INTERVALS.items()},
             "routes": [
-                {"matchers": ['severity="critical"'], "receiver": "webhook", "repeat_interval": params.scale("1h")}
+                {
+                    "matchers": ['severity="critical"'],
+                    "receiver": "webhook",
+                    "repeat_interval": params.scale(CRITICAL_REPEAT_INTERVAL),
+                }
             ],
         },
         "inhibit_rules": [
