@@ -5,8 +5,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.trace import INVALID_SPAN
+
 from anthropic_otel import extract, logs, spans
 from anthropic_otel.cost import Cost, Unpriced
+from anthropic_otel.metrics import MetricsSink
 from anthropic_otel.record import Attempt, CallRecord
 
 START_NS = 1_700_000_000_000_000_000
@@ -232,3 +237,31 @@ def test_json_line_without_a_span() -> None:
         "trace_id": None,
         "span_id": None,
     }
+
+
+# --- what the SDK's own span already holds --------------------------------------------------------------------
+
+
+def test_not_held_leaves_out_what_the_sdk_span_holds_with_the_same_value() -> None:
+    span = TracerProvider().get_tracer("t").start_span("s", attributes={"a": 1, "b": ("x", "y"), "c": "old"})
+    ours = {"a": 1, "b": ["x", "y"], "c": "new", "d": 2.5}
+    assert spans.not_held(span, ours) == {"c": "new", "d": 2.5}
+    span.end()
+
+
+def test_not_held_keeps_everything_for_a_span_that_does_not_say() -> None:
+    assert spans.not_held(INVALID_SPAN, {"a": 1}) == {"a": 1}
+
+
+# --- the metrics' series by call shape -------------------------------------------------------------------------
+
+
+def test_users_of_one_feature_share_one_series_shape() -> None:
+    sink = MetricsSink(MeterProvider().get_meter("t"))
+    for user in ("u-1", "u-2", "u-3"):
+        sink(record(attribution={"app.feature": "chat", "user.id": user}))
+    assert len(sink.shapes) == 1
+    allowed = MetricsSink(MeterProvider().get_meter("t"), include_user_id=True)
+    for user in ("u-1", "u-2", "u-3"):
+        allowed(record(attribution={"app.feature": "chat", "user.id": user}))
+    assert [dict(series.key)["user.id"] for series in allowed.shapes.values()] == ["u-1", "u-2", "u-3"]

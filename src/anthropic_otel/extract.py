@@ -134,18 +134,29 @@ class RequestFields:
 
 
 def request_fields(body: object, *, stream: bool = False) -> RequestFields:
-    """The fields of a request `body`; values the SDK has not filled in (`NOT_GIVEN`, `omit`) are left out."""
+    """The fields of a request `body`; values the SDK has not filled in (`NOT_GIVEN`, `omit`) are left out.
+
+    The type checks are written out rather than calls of `as_str` and the like: this runs on every call, and a
+    request sets few of these fields, so most checks see `None`."""
     fields = fields_of(body)
     if fields is None:
         return RequestFields(stream=stream)
     get_field = fields.get
+    model, max_tokens, temperature, top_p, top_k, stop_sequences = (
+        get_field("model"),
+        get_field("max_tokens"),
+        get_field("temperature"),
+        get_field("top_p"),
+        get_field("top_k"),
+        get_field("stop_sequences"),
+    )
     return RequestFields(
-        model=as_str(get_field("model")),
-        max_tokens=as_int(get_field("max_tokens")),
-        temperature=as_float(get_field("temperature")),
-        top_p=as_float(get_field("top_p")),
-        top_k=as_int(get_field("top_k")),
-        stop_sequences=as_str_list(get_field("stop_sequences")),
+        model=model if isinstance(model, str) else None,
+        max_tokens=max_tokens if isinstance(max_tokens, int) and not isinstance(max_tokens, bool) else None,
+        temperature=None if temperature is None else as_float(temperature),
+        top_p=None if top_p is None else as_float(top_p),
+        top_k=None if top_k is None else as_int(top_k),
+        stop_sequences=None if stop_sequences is None else as_str_list(stop_sequences),
         stream=stream or get_field("stream") is True,
     )
 

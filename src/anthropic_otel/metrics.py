@@ -311,14 +311,17 @@ class MetricsSink:
         self.shapes: dict[tuple[Any, ...], Series] = {}
 
     def series(self, record: CallRecord) -> Series:
-        """The `Series` of `record`'s shape."""
+        """The `Series` of `record`'s shape. The shape leaves out the attribution that is not on the metrics
+        (`user.id`, unless allowed): with it, an application with more users than `MAX_SHAPES` would build the
+        same series again on almost every call."""
+        allowed = self.allowed
         shape = (
             record.provider,
             record.request.model,
             record.response.model,
             record.server_address,
             record.batch,
-            *record.attribution.items(),
+            *[item for item in record.attribution.items() if item[0] in allowed],
         )
         found = self.shapes.get(shape)
         if found is None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import Mapping
 from importlib import import_module
 from types import ModuleType
 from typing import Any
@@ -87,6 +88,13 @@ def request_id(result: Any) -> str | None:
     """The request id the SDK keeps on a returned model (`_request_id`, from the `request-id` header)."""
     found = getattr(result, "_request_id", None)
     return found if isinstance(found, str) and found else None
+
+
+def span_attributes(span: Any) -> dict[str, Any]:
+    """The attributes the SDK's span holds (the OpenTelemetry SDK's `ReadableSpan.attributes`; sequences as
+    tuples), or none for a span that does not say."""
+    found = getattr(span, "attributes", None)
+    return dict(found) if isinstance(found, Mapping) else {}
 
 
 def span_start_ns(span: Any) -> int | None:

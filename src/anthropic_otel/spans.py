@@ -150,6 +150,22 @@ def end_attributes(record: CallRecord, content: bool = True) -> dict[str, Attrib
     return values
 
 
+MISSING = object()
+
+
+def not_held(span: Span, attributes: dict[str, AttributeValue]) -> dict[str, AttributeValue]:
+    """`attributes` without those the SDK's `span` already holds with the same value: each attribute set costs
+    the OpenTelemetry SDK a validation, a lock and a copy, and the SDK's span has most of the call's own."""
+    held = sdk_compat.span_attributes(span)
+    if not held:
+        return attributes
+    return {
+        name: value
+        for name, value in attributes.items()
+        if held.get(name, MISSING) != (tuple(value) if isinstance(value, list) else value)
+    }
+
+
 class NativeSpan(wrapt.ObjectProxy):  # type: ignore[misc]
     """The SDK's call span, whose `end()` waits for the call's record.
 
@@ -266,7 +282,7 @@ class CallSpan:
             if start is not None:
                 self.start_ns = start
             # The SDK's table lacks some request parameters; they belong on the span from the start.
-            span.set_attributes(attributes())
+            span.set_attributes(not_held(span, attributes()))
             return self.native
         except Exception:
             log.debug("Could not adopt the SDK's span", exc_info=True)
@@ -340,7 +356,7 @@ class CallSpan:
                     attributes[n.ERROR_TYPE] = record.error_type
                 if self.url is not None:
                     attributes.update(self.url)
-                span.set_attributes(attributes)
+                span.set_attributes(attributes if native is None else not_held(span, attributes))
                 if (anomaly := record.anomaly) is not None:
                     span.add_event(
                         n.ANOMALY_EVENT,
