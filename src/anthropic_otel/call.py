@@ -26,6 +26,10 @@ CURRENT: contextvars.ContextVar[Call | None] = contextvars.ContextVar("anthropic
 """The call the SDK is running in this thread or task, from its request until it returns to the application."""
 
 
+PASSING = frozenset({"content_block_start", "content_block_stop", "ping"})
+"""Stream events that say nothing the record keeps unless content is recorded (`StreamState` ignores them)."""
+
+
 class Call:
     """The state of one API call, fed by the hooks, finished once. (Slotted: one is made per API call, and the hooks
     read and set its attributes throughout.)"""
@@ -175,7 +179,11 @@ class Call:
         """The application read `event` from the call's stream. Never raises."""
         kind = getattr(event, "type", None)
         state = self.stream_state
-        if kind == "content_block_delta" and state is not None and state.first_chunk and self.streamed_content is None:
+        if (
+            state is not None
+            and self.streamed_content is None
+            and (kind in PASSING or (kind == "content_block_delta" and state.first_chunk))
+        ):
             return  # Most events are content deltas, and after the first one they say nothing the record keeps.
         try:
             if state is None:
@@ -183,7 +191,8 @@ class Call:
                 if self.capture_content:
                     self.streamed_content = content.StreamedContent()
             had_chunk = state.first_chunk
-            kind = extract.as_str(extract.get(event, "type"))  # a model, or decoded JSON
+            if not isinstance(kind, str):
+                kind = extract.as_str(extract.get(event, "type"))  # decoded JSON
             state.apply(event, kind)
             if state.first_chunk and not had_chunk:
                 self.ttfc = (time.time_ns() - self.span.start_ns) / 1e9
@@ -239,6 +248,8 @@ class Call:
 
     def finish(self, *, error_type: str | None = None) -> None:
         """Freezes the record and hands it to the telemetry, the first time only. Never raises."""
+        if not self._once:  # A stream ends its call at `message_stop`, and again when it is read out and closed.
+            return
         try:
             self._once.pop()  # Atomic: of two threads that finish at once, one gets IndexError.
         except IndexError:

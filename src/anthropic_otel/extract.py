@@ -87,13 +87,6 @@ def counts(fields: Mapping[str, object] | _Attributes | None, *names: str) -> li
     return [value if type(value) is int and value >= 0 else None for value in map(fields.get, names)]
 
 
-def strs(fields: Mapping[str, object] | _Attributes | None, *names: str) -> list[str | None]:
-    """`as_str` of each of `names` in `fields` (from `fields_of`)."""
-    if fields is None:
-        return [None] * len(names)
-    return [value if isinstance(value, str) else None for value in map(fields.get, names)]
-
-
 def as_int(value: object) -> int | None:
     # A bool is an int too, and never a token count.
     return value if isinstance(value, int) and not isinstance(value, bool) else None
@@ -185,53 +178,64 @@ class Usage:
             self.total_input = self.input + (self.cache_read or 0) + (self.cache_write or 0)
 
 
-USAGE_FIELDS = (
-    "input",
-    "output",
-    "cache_read",
-    "cache_write",
-    "cache_write_5m",
-    "cache_write_1h",
-    "thinking",
-    "web_search",
-    "web_fetch",
-)
-
-
 def usage_of(usage: object) -> Usage:
     """A `Usage` from the API's `usage` object (model or dict); missing or mistyped fields stay `None`."""
     return usage_of_fields(fields_of(usage))
 
 
 def usage_of_fields(fields: Mapping[str, object] | _Attributes | None) -> Usage:
-    """`usage_of`, from the fields of the `usage` object (`fields_of`), for a caller that reads them anyway."""
+    """`usage_of`, from the fields of the `usage` object (`fields_of`), for a caller that reads them anyway.
+
+    Written out rather than through `counts`: a list comprehension costs as much as the rest of a field's
+    reading, and this runs for every response and for two events of every stream."""
     if fields is None:
         return Usage()
-    input_, output, cache_read, cache_write = counts(
-        fields, "input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens"
+    get_field = fields.get
+    input_, output, cache_read, cache_write, by_ttl, tools, details = (
+        get_field("input_tokens"),
+        get_field("output_tokens"),
+        get_field("cache_read_input_tokens"),
+        get_field("cache_creation_input_tokens"),
+        get_field("cache_creation"),
+        get_field("server_tool_use"),
+        get_field("output_tokens_details"),
     )
-    by_ttl, tools, details = (
-        fields.get("cache_creation"),
-        fields.get("server_tool_use"),
-        fields.get("output_tokens_details"),
+    write_5m = write_1h = thinking = web_search = web_fetch = None
+    if by_ttl is not None and (ttl := fields_of(by_ttl)) is not None:  # in every usage since 2025
+        write_5m, write_1h = ttl.get("ephemeral_5m_input_tokens"), ttl.get("ephemeral_1h_input_tokens")
+        write_5m = write_5m if type(write_5m) is int and write_5m >= 0 else None
+        write_1h = write_1h if type(write_1h) is int and write_1h >= 0 else None
+    if tools is not None:
+        web_search, web_fetch = counts(fields_of(tools), "web_search_requests", "web_fetch_requests")
+    if details is not None:
+        (thinking,) = counts(fields_of(details), "thinking_tokens")
+    # `type(...) is int` leaves out bools, which are ints too and never counts.
+    return Usage(
+        input_ if type(input_) is int and input_ >= 0 else None,
+        output if type(output) is int and output >= 0 else None,
+        cache_read if type(cache_read) is int and cache_read >= 0 else None,
+        cache_write if type(cache_write) is int and cache_write >= 0 else None,
+        write_5m,
+        write_1h,
+        thinking,
+        web_search,
+        web_fetch,
     )
-    write_5m, write_1h = (
-        (None, None)
-        if by_ttl is None
-        else counts(fields_of(by_ttl), "ephemeral_5m_input_tokens", "ephemeral_1h_input_tokens")
-    )
-    web_search, web_fetch = (
-        (None, None) if tools is None else counts(fields_of(tools), "web_search_requests", "web_fetch_requests")
-    )
-    (thinking,) = (None,) if details is None else counts(fields_of(details), "thinking_tokens")
-    return Usage(input_, output, cache_read, cache_write, write_5m, write_1h, thinking, web_search, web_fetch)
 
 
 def merge_usage(earlier: Usage, later: Usage) -> Usage:
     """`later` over `earlier`, field by field: the API's usage counts are cumulative, never increments.
-    (Built directly rather than with `dataclasses.replace`, which costs five times as much, per stream.)"""
+    (Written out: `dataclasses.replace` costs five times as much, and a loop over the names twice, per stream.)"""
     return Usage(
-        *(value if (value := getattr(later, name)) is not None else getattr(earlier, name) for name in USAGE_FIELDS)
+        earlier.input if later.input is None else later.input,
+        earlier.output if later.output is None else later.output,
+        earlier.cache_read if later.cache_read is None else later.cache_read,
+        earlier.cache_write if later.cache_write is None else later.cache_write,
+        earlier.cache_write_5m if later.cache_write_5m is None else later.cache_write_5m,
+        earlier.cache_write_1h if later.cache_write_1h is None else later.cache_write_1h,
+        earlier.thinking if later.thinking is None else later.thinking,
+        earlier.web_search if later.web_search is None else later.web_search,
+        earlier.web_fetch if later.web_fetch is None else later.web_fetch,
     )
 
 
@@ -257,10 +261,22 @@ def message_fields(message: object) -> ResponseFields:
     fields = fields_of(message)
     if fields is None:
         return ResponseFields()
-    id_, model, stop_reason = strs(fields, "id", "model", "stop_reason")
-    usage_fields = fields_of(fields.get("usage"))
-    service_tier, inference_geo, speed = strs(usage_fields, "service_tier", "inference_geo", "speed")
-    return ResponseFields(id_, model, stop_reason, service_tier, inference_geo, speed, usage_of_fields(usage_fields))
+    get_field = fields.get
+    id_, model, stop_reason = get_field("id"), get_field("model"), get_field("stop_reason")
+    usage_fields = fields_of(get_field("usage"))
+    service_tier = inference_geo = speed = None
+    if usage_fields is not None:
+        get_usage = usage_fields.get
+        service_tier, inference_geo, speed = get_usage("service_tier"), get_usage("inference_geo"), get_usage("speed")
+    return ResponseFields(
+        id_ if isinstance(id_, str) else None,
+        model if isinstance(model, str) else None,
+        stop_reason if isinstance(stop_reason, str) else None,
+        service_tier if isinstance(service_tier, str) else None,
+        inference_geo if isinstance(inference_geo, str) else None,
+        speed if isinstance(speed, str) else None,
+        usage_of_fields(usage_fields),
+    )
 
 
 def json_message_fields(body: bytes | None) -> ResponseFields | None:

@@ -314,15 +314,16 @@ class MetricsSink:
         """The `Series` of `record`'s shape. The shape leaves out the attribution that is not on the metrics
         (`user.id`, unless allowed): with it, an application with more users than `MAX_SHAPES` would build the
         same series again on almost every call."""
-        allowed = self.allowed
-        shape = (
+        shape: tuple[Any, ...] = (
             record.provider,
             record.request.model,
             record.response.model,
             record.server_address,
             record.batch,
-            *[item for item in record.attribution.items() if item[0] in allowed],
         )
+        if record.attribution:
+            allowed = self.allowed
+            shape += tuple([item for item in record.attribution.items() if item[0] in allowed])
         found = self.shapes.get(shape)
         if found is None:
             base = self.base_attributes(record)
