@@ -81,6 +81,8 @@ def current() -> Mapping[str, str]:
         from_baggage = baggage.get_all()
     except Exception:
         return explicit
+    if not from_baggage:
+        return explicit
     found = {name: str(from_baggage[name]) for name in (FEATURE, USER_ID) if name in from_baggage}
     return {**found, **explicit} if found else explicit
 

@@ -167,9 +167,10 @@ class Call:
             if raw_classes and isinstance(result, raw_classes):
                 self.returned_body(result.http_response)
                 return
-            if extract.get(result, "usage") is not None or extract.get(result, "type") == "message":
-                self.response = extract.message_fields(result)
-                self.response_content = extract.get(result, "content")
+            fields = extract.fields_of(result)
+            if fields is not None and (fields.get("usage") is not None or fields.get("type") == "message"):
+                self.response = extract.message_fields_of(fields)
+                self.response_content = fields.get("content")
                 self.request_id = sdk_compat.request_id(result)
         except Exception:
             log.debug("Could not read the response of a call", exc_info=True)

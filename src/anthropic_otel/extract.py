@@ -258,7 +258,11 @@ NO_RESPONSE = ResponseFields()
 
 def message_fields(message: object) -> ResponseFields:
     """The fields of a complete Message, as a model or as decoded JSON."""
-    fields = fields_of(message)
+    return message_fields_of(fields_of(message))
+
+
+def message_fields_of(fields: Mapping[str, object] | _Attributes | None) -> ResponseFields:
+    """`message_fields`, from the fields of the Message (`fields_of`), for a caller that reads them anyway."""
     if fields is None:
         return ResponseFields()
     get_field = fields.get
