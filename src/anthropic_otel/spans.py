@@ -141,8 +141,8 @@ def end_attributes(record: CallRecord, content: bool = True) -> dict[str, Attrib
         values[n.SERVICE_TIER] = response.service_tier
     if record.status_code is not None:
         values[n.STATUS_CODE] = record.status_code
-    if record.attempts and len(record.attempts) > 1:
-        values[n.RESEND_COUNT] = len(record.attempts) - 1
+    if resend_count := record.resend_count:
+        values[n.RESEND_COUNT] = resend_count
     if record.time_to_first_chunk is not None:
         values[n.TIME_TO_FIRST_CHUNK] = record.time_to_first_chunk
     if content and record.content:
@@ -325,9 +325,7 @@ class CallSpan:
         if self.span is None or self.native is not None:
             return None
         try:
-            if self._context is None:
-                self._context = trace.set_span_in_context(self.span)
-            return context.attach(self._context)
+            return context.attach(self.context())
         except Exception:
             log.debug("Could not make the span of an API call current", exc_info=True)
             return None
