@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import INVALID_SPAN
 
-from anthropic_otel import extract, logs, spans
+from anthropic_otel import extract, logs, sdk_compat, spans
 from anthropic_otel.cost import Cost, Unpriced
 from anthropic_otel.metrics import MetricsSink
 from anthropic_otel.record import Attempt, CallRecord
@@ -251,6 +252,35 @@ def test_not_held_leaves_out_what_the_sdk_span_holds_with_the_same_value() -> No
 
 def test_not_held_keeps_everything_for_a_span_that_does_not_say() -> None:
     assert spans.not_held(INVALID_SPAN, {"a": 1}) == {"a": 1}
+
+
+def test_span_attributes_is_a_copy_of_what_the_sdk_span_holds() -> None:
+    span = TracerProvider().get_tracer("t").start_span("s", attributes={"a": 1, "b": ("x", "y")})
+    held = sdk_compat.span_attributes(span)
+    assert held == {"a": 1, "b": ("x", "y")} and type(held) is dict
+    held["c"] = 3
+    assert dict(span.attributes) == {"a": 1, "b": ("x", "y")}
+    span.end()
+
+
+class PlainMappingSpan:
+    """A span whose attributes are a Mapping with no `copy()`."""
+
+    class Attributes(Mapping[str, Any]):
+        def __getitem__(self, key: str) -> Any:
+            return {"a": 1}[key]
+
+        def __iter__(self) -> Iterator[str]:
+            return iter(["a"])
+
+        def __len__(self) -> int:
+            return 1
+
+    attributes = Attributes()
+
+
+def test_span_attributes_reads_a_mapping_without_copy_key_by_key() -> None:
+    assert sdk_compat.span_attributes(PlainMappingSpan()) == {"a": 1}
 
 
 # --- the metrics' series by call shape -------------------------------------------------------------------------

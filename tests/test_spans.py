@@ -275,3 +275,16 @@ def test_the_sdks_span_takes_no_writes_after_it_really_ended(caplog: pytest.LogC
         span.add_event("late")
     assert dict(span.__wrapped__.attributes) == {"before": 1}
     assert [record.getMessage() for record in caplog.records] == []
+
+
+def test_the_sdks_span_keeps_its_context_before_and_after_it_ended() -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from anthropic_otel.spans import NativeSpan
+
+    wrapped = TracerProvider().get_tracer("t").start_span("s")
+    span = NativeSpan(wrapped)
+    assert span.get_span_context() is wrapped.get_span_context()
+    span.record_written()
+    span.end()
+    assert span.get_span_context() is wrapped.get_span_context() and not span.is_recording()

@@ -94,7 +94,12 @@ def span_attributes(span: Any) -> dict[str, Any]:
     """The attributes the SDK's span holds (the OpenTelemetry SDK's `ReadableSpan.attributes`; sequences as
     tuples), or none for a span that does not say."""
     found = getattr(span, "attributes", None)
-    return dict(found) if isinstance(found, Mapping) else {}
+    if not isinstance(found, Mapping):
+        return {}
+    # The OpenTelemetry SDK's is a read-only view of its `BoundedAttributes`, whose `copy()` is one dict copy;
+    # `dict()` of the view would read it key by key, through a lock and a Python `__getitem__` for each.
+    copied = found.copy() if hasattr(found, "copy") else None
+    return copied if isinstance(copied, dict) else dict(found)
 
 
 def span_start_ns(span: Any) -> int | None:

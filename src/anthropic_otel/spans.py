@@ -202,6 +202,11 @@ class NativeSpan(wrapt.ObjectProxy):  # type: ignore[misc]
         self._self_ended = True
         self.__wrapped__.end(end_time=self._self_end_time)
 
+    def get_span_context(self) -> Any:
+        # Spelled out, like the methods below: a name the proxy's class lacks reaches the span only after an
+        # AttributeError, and the SDK and the propagators ask for the context on every call.
+        return self.__wrapped__.get_span_context()
+
     def set_attribute(self, key: str, value: Any) -> None:
         if not self._self_ended:
             self.__wrapped__.set_attribute(key, value)
