@@ -32,7 +32,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import anthropic_otel
-from anthropic_otel import sdk_compat
+from anthropic_otel import sdk_compat, streams
 from anthropic_otel.testing import FakeAnthropic
 
 EXPORTER = InMemorySpanExporter()
@@ -62,6 +62,7 @@ USER = [{"role": "user", "content": "Tell me a joke about OpenTelemetry"}]
 class Spans:
     def finished(self) -> list[ReadableSpan]:
         gc.collect()
+        streams.end_dropped()  # the calls of the streams it collected unread
         return list(EXPORTER.get_finished_spans())
 
     def calls(self) -> list[ReadableSpan]:
@@ -81,6 +82,7 @@ class Metrics:
 
     def collect(self) -> None:
         gc.collect()
+        streams.end_dropped()  # the calls of the streams it collected unread
         data = READER.get_metrics_data()
         for resource_metrics in data.resource_metrics if data else ():
             for scope_metrics in resource_metrics.scope_metrics:
@@ -115,6 +117,7 @@ def measured() -> Metrics:
 @pytest.fixture
 def spans() -> Iterator[Spans]:
     gc.collect()
+    streams.end_dropped()  # the calls of the streams it collected unread
     EXPORTER.clear()
     LOGS.clear()
     yield Spans()

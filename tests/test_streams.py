@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import gc
+import os
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import anthropic
 import pytest
+from opentelemetry.sdk.metrics import AlignedHistogramBucketExemplarReservoir, MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.metrics.view import View
 from opentelemetry.trace import StatusCode
 
 from anthropic_otel.testing import FakeAnthropic, Reply
-from conftest import MODEL, USER, Driver, Spans
+from conftest import LOGS, MODEL, NATIVE, USER, Driver, Spans
 
 
 def test_stream_read_to_the_end(driver: Driver, fake: FakeAnthropic, spans: Spans) -> None:
@@ -156,3 +163,130 @@ def test_a_stream_still_open_at_exit_is_ended_and_exported(tmp_path: Path) -> No
     result = subprocess.run([sys.executable, str(app)], capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == ["read message_start", "exported anthropic.messages.create msg_fake_000001"]
+
+
+def test_a_stream_collected_inside_the_metrics_sdk_ends_its_call_without_a_hang(
+    fake: FakeAnthropic, spans: Spans, reinstrument: Any
+) -> None:
+    """The garbage collector runs wherever an allocation triggers it: here, inside the OpenTelemetry SDK while it
+    holds the duration histogram's lock to make the series of a new model. A dropped stream collected there ends its
+    call on the plugin's own thread once the lock is free, instead of recording into the same histogram on the spot
+    (which takes the same lock: the application would hang)."""
+    armed: list[bool] = []
+
+    def reservoir(aggregation_type: type) -> Any:
+        if armed:  # called with the instrument's lock held
+            armed.clear()
+            gc.collect()
+        return AlignedHistogramBucketExemplarReservoir
+
+    reader = InMemoryMetricReader()
+    view = View(instrument_name="gen_ai.client.operation.duration", exemplar_reservoir_factory=reservoir)
+    reinstrument(meter_provider=MeterProvider(metric_readers=[reader], views=[view]))
+    client = anthropic.Anthropic(base_url=fake.base_url, api_key="k", max_retries=0)
+    body: dict[str, Any] = {"model": MODEL, "max_tokens": 100, "messages": USER}
+    fake.enqueue(
+        Reply.message("a first call", id="msg_first"),
+        Reply.message("dropped unread", id="msg_dropped"),
+        Reply.message("then a call", id="msg_next"),
+    )
+    client.messages.create(**body)  # the histogram is set up: the next model's series is made under its own lock
+    gc.disable()  # the stream is collected where the test says, not before
+    try:
+        stream = client.messages.create(stream=True, **{**body, "model": "claude-fake-dropped"})
+        assert next(iter(stream)).type == "message_start"
+        box: list[Any] = [stream]
+        box.append(box)  # only the cycle collector frees it
+        del stream, box
+        armed.append(True)
+        done: list[tuple[str, int]] = []
+        caller = threading.Thread(
+            target=lambda: done.append(
+                (client.messages.create(**{**body, "model": "claude-fake-next"}).id, time.time_ns())
+            ),
+            daemon=True,
+        )
+        caller.start()
+        caller.join(timeout=30)
+    finally:
+        gc.enable()
+    assert not caller.is_alive(), "the call hung: the dropped stream's call recorded inside the SDK's lock"
+    assert [id for id, _ in done] == ["msg_next"] and not armed
+    by_id = {(span.attributes or {})["gen_ai.response.id"]: span for span in spans.calls()}
+    assert set(by_id) == {"msg_first", "msg_dropped", "msg_next"}
+    dropped = by_id["msg_dropped"]
+    assert dropped.status.status_code is not StatusCode.ERROR
+    # Ended when it was collected: as the second call's telemetry was written, before that call returned. (The
+    # SDK's own span, 1.14+, ends when the SDK says: when it finalizes the response's body.)
+    ended = {
+        (log.attributes or {})["gen_ai.response.id"]: log.timestamp
+        for log in (data.log_record for data in LOGS.get_finished_logs())
+        if log.event_name == "anthropic.call"
+    }
+    assert ended["msg_next"] < ended["msg_dropped"] < done[0][1]
+    if not NATIVE:
+        assert dropped.end_time == ended["msg_dropped"]
+    data = reader.get_metrics_data()
+    counts = [
+        point.count
+        for resource in data.resource_metrics
+        for scope in resource.scope_metrics
+        for metric in scope.metrics
+        if metric.name == "gen_ai.client.operation.duration"
+        for point in metric.data.data_points
+    ]
+    assert sum(counts) == 3
+
+
+DROPPED_IN_A_FORKED_CHILD = """
+import os, threading
+import anthropic
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
+import anthropic_otel
+from anthropic_otel.testing import FakeAnthropic
+
+exported = threading.Event()
+
+class Noted(SpanExporter):
+    def export(self, spans):
+        for span in spans:
+            if span.attributes.get("gen_ai.response.id") == "msg_fake_000002":
+                print("ended", span.attributes["gen_ai.response.id"], flush=True)
+                exported.set()
+        return SpanExportResult.SUCCESS
+
+provider = TracerProvider()
+provider.add_span_processor(SimpleSpanProcessor(Noted()))
+trace.set_tracer_provider(provider)
+anthropic_otel.instrument()
+api = FakeAnthropic().__enter__()
+USER = [{"role": "user", "content": "hi"}]
+def dropped():
+    client = anthropic.Anthropic(base_url=api.base_url, api_key="k", max_retries=0)
+    stream = client.messages.create(model="claude-fake-model", max_tokens=5, stream=True, messages=USER)
+    next(iter(stream))  # then dropped, unread
+
+parent = anthropic.Anthropic(base_url=api.base_url, api_key="k", max_retries=0)
+list(parent.messages.create(model="claude-fake-model", max_tokens=5, stream=True, messages=USER))
+pid = os.fork()
+if pid == 0:
+    dropped()
+    print("child waited", exported.wait(10), flush=True)
+    os._exit(0)
+os.waitpid(pid, 0)
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork here")
+def test_a_stream_dropped_in_a_forked_child_ends_its_call_there(tmp_path: Path) -> None:
+    """The thread that ends the calls of dropped streams does not survive a fork: the child starts its own."""
+    app = tmp_path / "app.py"
+    app.write_text(DROPPED_IN_A_FORKED_CHILD)
+    result = subprocess.run([sys.executable, str(app)], capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "ended msg_fake_000002",
+        "child waited True",
+    ]

@@ -205,8 +205,9 @@ class Call:
         except Exception:
             log.debug("Could not record a stream event", exc_info=True)
 
-    def stream_ended(self, how: str, error: BaseException | None = None) -> None:
-        """The stream was read to its end (`read`), closed or dropped (`closed`), or failed. Never raises."""
+    def stream_ended(self, how: str, error: BaseException | None = None, *, end_ns: int | None = None) -> None:
+        """The stream was read to its end (`read`), closed or dropped (`closed`, at `end_ns` when it was collected
+        unread and is ended later), or failed. Never raises."""
         if error is not None:
             self.fail(error)
             return
@@ -219,7 +220,7 @@ class Call:
                 log.debug("Could not record the error of a call", exc_info=True)
             self.finish(error_type="api_error")
             return
-        self.finish()
+        self.finish(end_ns=end_ns)
 
     def fail(self, error: BaseException) -> None:
         """The call raised `error`. Cancellation (`BaseException` that is no `Exception`) is no error. Never raises."""
@@ -247,8 +248,9 @@ class Call:
 
     # --- the end --------------------------------------------------------------------------------------------
 
-    def finish(self, *, error_type: str | None = None) -> None:
-        """Freezes the record and hands it to the telemetry, the first time only. Never raises."""
+    def finish(self, *, error_type: str | None = None, end_ns: int | None = None) -> None:
+        """Freezes the record, ended at `end_ns` (now by default), and hands it to the telemetry, the first time
+        only. Never raises."""
         if not self._once:  # A stream ends its call at `message_stop`, and again when it is read out and closed.
             return
         try:
@@ -274,7 +276,7 @@ class Call:
                 response=self.response,
                 attempts=tuple(self.attempts),
                 start_ns=self.span.start_ns,
-                end_ns=time.time_ns(),
+                end_ns=end_ns or time.time_ns(),
                 request_id=self.request_id or extract.header(self.last_headers, "request-id"),
                 status_code=last.status_code if last else None,
                 time_to_first_chunk=self.ttfc,

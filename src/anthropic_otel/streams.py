@@ -7,12 +7,22 @@ response. The plugin maps that response to its call (`watch`), wraps `__stream__
 on its way out, and `close` so that closing ends the call. This also covers stream helpers that build a second
 `Stream` over the same response (0.x), and raw responses parsed into a stream later. A response dropped unread
 ends its call when it is collected. The call itself makes sure it ends only once.
+
+A dropped stream is collected wherever the garbage collector happens to run: possibly inside the OpenTelemetry
+SDK, holding one of its locks (an instrument's, while it records a point), on any thread. Ending the call there
+would take the same lock again and hang the application. So the collection of the response, or of the generator
+of its events, only queues the call with the time it ended (`end_later`), and one thread of the plugin's own ends
+it (`_Ender`): one per process, started with the first stream, never one per call.
 """
 
 from __future__ import annotations
 
 import atexit
 import logging
+import os
+import queue
+import threading
+import time
 import weakref
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -35,12 +45,14 @@ def watch(response: Any, call: Call) -> None:
     key = id(response)
 
     def collected(ref: weakref.ref[Any]) -> None:
+        # Runs inside the garbage collector: nothing here may take a lock (see the module's docstring).
         entry = WATCHED.get(key)
         if entry is not None and entry[0] is ref:
             WATCHED.pop(key, None)
-            entry[1].stream_ended("closed")
+            end_later(entry[1])
 
     try:
+        ENDER.ensure_started()
         WATCHED[key] = (weakref.ref(response, collected), call)
         if not _AT_EXIT:
             # Registered at the first stream, not at import: exit hooks run last-registered first, and this one
@@ -57,12 +69,89 @@ def watched(response: Any) -> Call | None:
     return entry[1] if entry is not None and entry[0]() is response else None
 
 
+DROPPED: queue.SimpleQueue[tuple[Call, int]] = queue.SimpleQueue()
+"""The calls of responses collected unread, with the time each was collected, for `ENDER` to end. (A
+`SimpleQueue`: its `put` is safe in a weakref callback, as the standard library documents.) Taken from only
+under `ENDER.busy`, so that whoever holds it with the queue empty knows every call queued before has ended."""
+
+
+class _Ender:
+    """The one thread that ends the calls of dropped streams, off the stack the garbage collector ran on."""
+
+    def __init__(self) -> None:
+        self.thread: threading.Thread | None = None
+        self.starting = threading.Lock()
+        self.busy = threading.Lock()
+        """Held while the calls in `DROPPED` are being ended."""
+        self.wake: queue.SimpleQueue[None] = queue.SimpleQueue()
+        """One item per call queued: the thread waits on this, never on `DROPPED` (see there)."""
+
+    def ensure_started(self) -> None:
+        """Starts the thread, the first time. Never raises: without it (a process shutting down cannot start
+        threads), dropped streams end their calls at exit."""
+        if self.thread is not None:
+            return
+        try:
+            with self.starting:
+                if self.thread is None:
+                    thread = threading.Thread(target=self.run, name="anthropic-otel-dropped-streams", daemon=True)
+                    thread.start()
+                    self.thread = thread
+        except Exception:
+            log.debug("Could not start the thread that ends the calls of dropped streams", exc_info=True)
+
+    def run(self) -> None:
+        while True:
+            self.wake.get()
+            end_dropped()
+
+    def forget(self) -> None:
+        """In a forked child: the thread did not come along, the next stream starts another. Its locks and the
+        queue it waited on are made anew: the parent's may be held or waited on by a thread the child lacks."""
+        self.thread = None
+        self.starting = threading.Lock()
+        self.busy = threading.Lock()
+        self.wake = queue.SimpleQueue()
+
+
+ENDER = _Ender()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=ENDER.forget)
+
+
+def end_later(call: Call) -> None:
+    """Has the plugin's thread end `call`, as ended now. Takes no lock: safe inside the garbage collector."""
+    DROPPED.put((call, time.time_ns()))
+    ENDER.wake.put(None)
+
+
+def _end(call: Call, collected_ns: int) -> None:
+    try:
+        call.stream_ended("closed", end_ns=collected_ns)
+    except Exception:
+        log.debug("Could not end the call of a dropped stream", exc_info=True)
+
+
+def end_dropped() -> None:
+    """Ends the calls of the streams collected unread so far, on this thread; when it returns, they have all
+    ended, here or on the plugin's thread. (At exit, and for whoever must see their spans at once: a test, say.)"""
+    with ENDER.busy:
+        while True:
+            try:
+                item = DROPPED.get_nowait()
+            except queue.Empty:
+                return
+            _end(*item)
+
+
 _AT_EXIT: list[object] = []
 
 
 def _end_watched() -> None:
-    """At exit, ends the calls of streams still open, so that their spans are exported with the rest. The SDK's
-    own span of such a stream would never end either (it ends when the stream does): it is ended here too."""
+    """At exit, ends the calls of streams dropped or still open, so that their spans are exported with the rest.
+    The SDK's own span of an open stream would never end either (it ends when the stream does): it is ended here
+    too."""
+    end_dropped()
     for _, call in list(WATCHED.values()):
         call.end_at_exit()
 
@@ -85,7 +174,9 @@ def observed(events: Iterator[Any], call: Call) -> Iterator[Any]:
             call.stream_event(event)
             yield event
     except GeneratorExit:
-        call.stream_ended("closed")
+        # Left unread: closed by the application (`close`, or the end of a `with` block, end the call on their
+        # own), or finalized when the generator is collected, wherever that happens (see the module's docstring).
+        end_later(call)
         raise
     except BaseException as err:
         call.stream_ended("failed", err)
@@ -99,7 +190,9 @@ async def observed_async(events: AsyncIterator[Any], call: Call) -> AsyncIterato
             call.stream_event(event)
             yield event
     except GeneratorExit:
-        call.stream_ended("closed")
+        # Left unread: closed by the application (`close`, or the end of a `with` block, end the call on their
+        # own), or finalized when the generator is collected, wherever that happens (see the module's docstring).
+        end_later(call)
         raise
     except BaseException as err:
         call.stream_ended("failed", err)

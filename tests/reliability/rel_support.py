@@ -18,6 +18,7 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import SpanProcessor
 
 import anthropic_otel
+from anthropic_otel import streams
 from anthropic_otel.testing import FakeAnthropic, Reply
 from conftest import EXPORTER, MODEL, USER, Driver
 
@@ -101,6 +102,7 @@ def bare_then_instrumented(
     finally:
         anthropic_otel.instrument()
     gc.collect()
+    streams.end_dropped()  # the calls of the streams it collected unread
     EXPORTER.clear()
     fake.clear()
     fake.enqueue(*replies)
@@ -144,6 +146,7 @@ class SpanCounter(SpanProcessor):  # type: ignore[misc]
 
     def open(self) -> int:
         gc.collect()
+        streams.end_dropped()  # the calls of the streams it collected unread
         with self.lock:
             return self.started - self.ended
 

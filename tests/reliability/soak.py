@@ -161,6 +161,7 @@ def flush() -> None:
     trace.get_tracer_provider().force_flush()  # type: ignore[attr-defined]
     _logs.get_logger_provider().force_flush()  # type: ignore[attr-defined]
     gc.collect()
+    streams.end_dropped()  # the calls of the streams it collected unread
 
 
 def checkpoint(
@@ -225,6 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     for index in range(warmup):  # every series, shape and cache exists after this
         one_call(client, index)
     gc.collect()
+    streams.end_dropped()  # the calls of the streams it collected unread
     base_rss, base_series = rss_mib(), tally_series()
     step = max(args.calls // args.checkpoints, 1)
     window = min(WINDOW, step)
