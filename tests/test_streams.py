@@ -239,7 +239,7 @@ def test_a_stream_collected_inside_the_metrics_sdk_ends_its_call_without_a_hang(
 
 
 DROPPED_IN_A_FORKED_CHILD = """
-import os, threading
+import gc, os, threading
 import anthropic
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
@@ -273,6 +273,7 @@ list(parent.messages.create(model="claude-fake-model", max_tokens=5, stream=True
 pid = os.fork()
 if pid == 0:
     dropped()
+    gc.collect()  # older SDKs drop a stream in a reference cycle
     print("child waited", exported.wait(10), flush=True)
     os._exit(0)
 os.waitpid(pid, 0)
