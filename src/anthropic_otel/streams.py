@@ -70,7 +70,8 @@ def watched(response: Any) -> Call | None:
 
 
 DROPPED: queue.SimpleQueue[tuple[Call, int]] = queue.SimpleQueue()
-"""The calls of responses collected unread, with the time each was collected, for `ENDER` to end. (A
+"""The calls of streams left unread (collected, or their generator finalized), with the time each was left, for
+`ENDER` to end. (A
 `SimpleQueue`: its `put` is safe in a weakref callback, as the standard library documents.) Taken from only
 under `ENDER.busy`, so that whoever holds it with the queue empty knows every call queued before has ended."""
 
@@ -125,15 +126,15 @@ def end_later(call: Call) -> None:
     ENDER.wake.put(None)
 
 
-def _end(call: Call, collected_ns: int) -> None:
+def _end(call: Call, left_ns: int) -> None:
     try:
-        call.stream_ended("closed", end_ns=collected_ns)
+        call.stream_ended("closed", end_ns=left_ns)
     except Exception:
         log.debug("Could not end the call of a dropped stream", exc_info=True)
 
 
 def end_dropped() -> None:
-    """Ends the calls of the streams collected unread so far, on this thread; when it returns, they have all
+    """Ends the calls of the streams left unread so far (`end_later`), on this thread; when it returns, they have all
     ended, here or on the plugin's thread. (At exit, and for whoever must see their spans at once: a test, say.)"""
     with ENDER.busy:
         while True:
