@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import anthropic
 import pytest
@@ -258,14 +259,72 @@ def test_mistyped_usage_is_recorded_as_far_as_it_goes(driver: Driver, fake: Fake
     assert "gen_ai.usage.cache_read.input_tokens" not in attributes
 
 
-def test_the_sdks_span_takes_no_writes_after_it_really_ended(caplog: pytest.LogCaptureFixture) -> None:
-    """What the SDK still writes into its span after the plugin ended it (a stream ended at exit, closed later by
-    the garbage collector) is dropped, not logged as a write to an ended span."""
+def held_by(how: str, span: Any) -> Any:
+    """`span` held as the plugin holds the SDK's span: its class swapped (`hold`), or by the proxy."""
+    from anthropic_otel.spans import NativeSpan, hold
+
+    return hold(span) if how == "class" else NativeSpan(span)
+
+
+def sdk_span(name: str = "s") -> Any:
     from opentelemetry.sdk.trace import TracerProvider
 
-    from anthropic_otel.spans import NativeSpan
+    return TracerProvider().get_tracer("t").start_span(name)
 
-    span = NativeSpan(TracerProvider().get_tracer("t").start_span("s"))
+
+def test_the_sdks_own_span_is_held_as_the_same_object_of_a_subclass_of_its_class() -> None:
+    """No proxy between the SDK and its span: each call the SDK makes on it is the span's own."""
+    span = sdk_span()
+    sdk_class = type(span)
+    held = held_by("class", span)
+    assert held is span and isinstance(span, sdk_class) and type(span).__name__ == sdk_class.__name__
+    held.set_attribute("k", 1)
+    assert dict(span.attributes) == {"k": 1} and span.is_recording()
+
+
+def test_a_span_another_library_proxies_is_held_by_a_proxy_of_the_plugins() -> None:
+    import wrapt
+
+    from anthropic_otel.spans import NativeSpan, hold
+
+    proxied = wrapt.ObjectProxy(sdk_span())
+    held = hold(proxied)
+    assert isinstance(held, NativeSpan) and held.__wrapped__ is proxied
+    held.end()
+    assert proxied.is_recording() and not held.is_recording()
+    held.record_written()
+    assert not proxied.is_recording()
+
+
+@pytest.mark.parametrize("how", ["class", "proxy"])
+def test_the_sdks_end_waits_for_the_record_and_keeps_the_time_the_sdk_asked_for(how: str) -> None:
+    span = sdk_span()
+    inner = span
+    held = held_by(how, span)
+    held.end(end_time=inner.start_time + 5_000)
+    assert not held.is_recording() and inner.end_time is None
+    held.end(end_time=inner.start_time + 9_000)  # the SDK never ends it twice; a second end changes nothing
+    held.set_attribute("written", 1)
+    held.record_written()
+    assert inner.end_time == inner.start_time + 5_000 and dict(inner.attributes) == {"written": 1}
+
+
+@pytest.mark.parametrize("how", ["class", "proxy"])
+def test_the_sdks_end_goes_straight_through_once_the_record_is_written(how: str) -> None:
+    inner = sdk_span()
+    held = held_by(how, inner)
+    held.record_written()
+    assert inner.end_time is None and held.is_recording()
+    held.end(end_time=inner.start_time + 7_000)
+    assert inner.end_time == inner.start_time + 7_000 and not held.is_recording()
+
+
+@pytest.mark.parametrize("how", ["class", "proxy"])
+def test_the_sdks_span_takes_no_writes_after_it_really_ended(how: str, caplog: pytest.LogCaptureFixture) -> None:
+    """What the SDK still writes into its span after the plugin ended it (a stream ended at exit, closed later by
+    the garbage collector) is dropped, not logged as a write to an ended span."""
+    inner = sdk_span()
+    span = held_by(how, inner)
     span.set_attribute("before", 1)
     span.record_written()
     span.end()
@@ -273,18 +332,18 @@ def test_the_sdks_span_takes_no_writes_after_it_really_ended(caplog: pytest.LogC
         span.set_attribute("after", 2)
         span.set_attributes({"after": 3})
         span.add_event("late")
-    assert dict(span.__wrapped__.attributes) == {"before": 1}
+        span.set_status(StatusCode.ERROR)
+        span.end()
+    assert dict(inner.attributes) == {"before": 1} and inner.events == () and inner.status.status_code.name == "UNSET"
     assert [record.getMessage() for record in caplog.records] == []
 
 
-def test_the_sdks_span_keeps_its_context_before_and_after_it_ended() -> None:
-    from opentelemetry.sdk.trace import TracerProvider
-
-    from anthropic_otel.spans import NativeSpan
-
-    wrapped = TracerProvider().get_tracer("t").start_span("s")
-    span = NativeSpan(wrapped)
-    assert span.get_span_context() is wrapped.get_span_context()
+@pytest.mark.parametrize("how", ["class", "proxy"])
+def test_the_sdks_span_keeps_its_context_before_and_after_it_ended(how: str) -> None:
+    inner = sdk_span()
+    context = inner.get_span_context()
+    span = held_by(how, inner)
+    assert span.get_span_context() is context
     span.record_written()
     span.end()
-    assert span.get_span_context() is wrapped.get_span_context() and not span.is_recording()
+    assert span.get_span_context() is context and not span.is_recording()
