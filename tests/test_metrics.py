@@ -325,3 +325,38 @@ def test_counters_stay_cumulative_across_instrument_calls_on_one_meter_provider(
         anthropic_otel.instrument()
     tokens = {dict(key)["anthropic.token.type"]: value for key, value in sums_of(reader, TOKENS).items()}
     assert tokens == {"input": 80, "output": 6, "cache_read": 0, "cache_write_5m": 0, "cache_write_1h": 0}
+
+
+def test_only_the_duration_point_carries_an_exemplar_and_it_names_the_call_span(
+    fake: FakeAnthropic, spans: Spans, reinstrument: Callable[..., None]
+) -> None:
+    """Inside an application's sampled span, the SDK's default exemplar filter would give every point an exemplar
+    of that span; the duration point carries one of the call's own span (the latency panel links to it), the
+    others none."""
+    from opentelemetry import trace
+
+    reader = InMemoryMetricReader()
+    reinstrument(meter_provider=MeterProvider(metric_readers=[reader]))
+    client = anthropic.Anthropic(base_url=fake.base_url, api_key="k", max_retries=0)
+    fake.enqueue(Reply.message("a b c", model=SONNET))
+    with trace.get_tracer("app").start_as_current_span("handle request") as parent:
+        for _ in client.messages.create(model=SONNET, max_tokens=10, messages=USER, stream=True):
+            pass
+    call = spans.one()
+    assert call.parent is not None and call.parent.span_id == parent.get_span_context().span_id
+    data = reader.get_metrics_data()
+    exemplars = {
+        metric.name: [
+            (exemplar.trace_id, exemplar.span_id) for point in metric.data.data_points for exemplar in point.exemplars
+        ]
+        for resource_metrics in data.resource_metrics
+        for scope_metrics in resource_metrics.scope_metrics
+        for metric in scope_metrics.metrics
+        if metric.name.startswith("gen_ai.client.")
+    }
+    own = [(call.context.trace_id, call.context.span_id)]
+    assert exemplars == {
+        "gen_ai.client.token.usage": [],
+        "gen_ai.client.operation.duration": own,
+        "gen_ai.client.operation.time_to_first_chunk": [],
+    }

@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from opentelemetry import trace
 from opentelemetry.metrics import CallbackOptions, Histogram, Meter, Observation
 
 from . import names as n
@@ -119,6 +120,12 @@ RATE_LIMIT_GAUGES = frozenset({HEADROOM, LIMIT, REMAINING})
 
 IN_PICO = frozenset({COST, SAVINGS, BATCH_SAVINGS})
 """The money sums, kept in pico-dollars and reported in USD."""
+
+NO_TRACE = trace.set_span_in_context(trace.INVALID_SPAN)
+"""The context of the points but the duration's: no span, so no exemplar. The OpenTelemetry SDK's default exemplar
+filter offers every point recorded in a sampled span's context to a reservoir (the application's span, when the
+call runs inside one), at a cost on every call; the duration's exemplar is the one that links the dashboard's
+latency panel to the call's trace."""
 
 MAX_SERIES = 2000
 """Attribute sets kept per tally (model, feature, ...); later ones are summed into one `otel.metric.overflow=true`
@@ -387,18 +394,18 @@ class MetricsSink:
             return
 
         if usage.total_input is not None:
-            self.token_usage.record(usage.total_input, series.input)
+            self.token_usage.record(usage.total_input, series.input, context=NO_TRACE)
         if usage.output is not None:
-            self.token_usage.record(usage.output, series.output)
+            self.token_usage.record(usage.output, series.output, context=NO_TRACE)
         base = series.base
         # The call's span as the context: the duration point's exemplar links the latency panel to the trace.
         self.duration.record(
             record.duration,
             base if record.error_type is None else {**base, n.ERROR_TYPE: record.error_type},
-            context=record.span.context() if record.span is not None else None,
+            context=record.span.context() if record.span is not None else NO_TRACE,
         )
         if record.time_to_first_chunk is not None:
-            self.first_chunk.record(record.time_to_first_chunk, base)
+            self.first_chunk.record(record.time_to_first_chunk, base, context=NO_TRACE)
         if record.response.stop_reason is not None:
             updates.append((stop_reason_sum(record.response.stop_reason), 1))
         for attempt in record.attempts:
