@@ -291,3 +291,29 @@ def test_a_stream_dropped_in_a_forked_child_ends_its_call_there(tmp_path: Path) 
         "ended msg_fake_000002",
         "child waited True",
     ]
+
+
+def test_only_a_stream_left_unread_hands_its_call_to_the_plugins_thread(
+    fake: FakeAnthropic, spans: Spans, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stream read to its end has ended its call: collecting it queues nothing (which would wake the plugin's
+    thread for every stream); one dropped after its first event is queued, once."""
+    from anthropic_otel import streams
+
+    queued: list[Any] = []
+    end_later = streams.end_later
+    monkeypatch.setattr(streams, "end_later", lambda call: (queued.append(call), end_later(call)))
+    client = anthropic.Anthropic(base_url=fake.base_url, api_key="k", max_retries=0)
+    body: dict[str, Any] = {"model": MODEL, "max_tokens": 100, "messages": USER, "stream": True}
+    fake.enqueue(Reply.message("read to the end", id="msg_read"), Reply.message("left unread", id="msg_left"))
+    read = client.messages.create(**body)
+    assert [event.type for event in read][-1] == "message_stop"
+    del read
+    gc.collect()
+    assert queued == []
+    left = client.messages.create(**body)
+    assert next(iter(left)).type == "message_start"
+    del left
+    gc.collect()
+    assert len(queued) == 1
+    assert sorted((span.attributes or {})["gen_ai.response.id"] for span in spans.calls()) == ["msg_left", "msg_read"]

@@ -26,8 +26,11 @@ CURRENT: contextvars.ContextVar[Call | None] = contextvars.ContextVar("anthropic
 """The call the SDK is running in this thread or task, from its request until it returns to the application."""
 
 
+NOTHING: frozenset[str] = frozenset()
 PASSING = frozenset({"content_block_start", "content_block_stop", "ping"})
 """Stream events that say nothing the record keeps unless content is recorded (`StreamState` ignores them)."""
+PASSING_AFTER_CHUNK = PASSING | {"content_block_delta"}
+"""The same, once the first content delta has come (most events of a stream are content deltas)."""
 
 
 class Call:
@@ -50,6 +53,7 @@ class Call:
         "response_content",
         "server_address",
         "server_port",
+        "skipping",
         "span",
         "stream_state",
         "streamed_content",
@@ -85,12 +89,20 @@ class Call:
         self.request_id: str | None = None
         self.ttfc: float | None = None
         self.stream_state: extract.StreamState | None = None
+        self.skipping = NOTHING
+        """The types of the stream events that can no longer change the record: the stream's reader
+        (`streams.observed`) skips them without a call, as it reads each event."""
         self.streamed_content: content.StreamedContent | None = None
         self.collecting = True
         """Whether HTTP attempts belong to this call: until it returns to the application."""
         self._once = [True]
         if not self.span.expected:
             self.span.start(self.start_attributes())
+
+    @property
+    def finished(self) -> bool:
+        """Whether `finish` has run (or is running): nothing more can change the call's telemetry. Takes no lock."""
+        return not self._once
 
     def start_attributes(self) -> dict[str, Any]:
         return start_attributes(self.request, self.provider, self.server_address, self.server_port, self.attribution)
@@ -176,27 +188,25 @@ class Call:
             log.debug("Could not read the response of a call", exc_info=True)
         self.finish()
 
-    def stream_event(self, event: object) -> None:
-        """The application read `event` from the call's stream. Never raises."""
-        kind = getattr(event, "type", None)
-        state = self.stream_state
-        if (
-            state is not None
-            and self.streamed_content is None
-            and (kind in PASSING or (kind == "content_block_delta" and state.first_chunk))
-        ):
-            return  # Most events are content deltas, and after the first one they say nothing the record keeps.
+    def stream_event(self, event: object, kind: object) -> None:
+        """The application read `event` (its `type`: `kind`) from the call's stream; the reader skips the events
+        of a type in `skipping`. Never raises."""
         try:
+            state = self.stream_state
             if state is None:
                 state = self.stream_state = extract.StreamState()
                 if self.capture_content:
                     self.streamed_content = content.StreamedContent()
+                else:
+                    self.skipping = PASSING
             had_chunk = state.first_chunk
             if not isinstance(kind, str):
                 kind = extract.as_str(extract.get(event, "type"))  # decoded JSON
             state.apply(event, kind)
             if state.first_chunk and not had_chunk:
                 self.ttfc = (time.time_ns() - self.span.start_ns) / 1e9
+                if self.streamed_content is None:
+                    self.skipping = PASSING_AFTER_CHUNK
             self.response = state.fields
             if self.streamed_content is not None:
                 self.streamed_content.apply(event, kind)

@@ -49,7 +49,8 @@ def watch(response: Any, call: Call) -> None:
         entry = WATCHED.get(key)
         if entry is not None and entry[0] is ref:
             WATCHED.pop(key, None)
-            end_later(entry[1])
+            if not entry[1].finished:  # most streams are read to their end: their calls are over
+                end_later(entry[1])
 
     try:
         ENDER.ensure_started()
@@ -172,12 +173,17 @@ def call_of(stream: Any) -> Call | None:
 def observed(events: Iterator[Any], call: Call) -> Iterator[Any]:
     try:
         for event in events:
-            call.stream_event(event)
+            try:
+                if (kind := event.type) not in call.skipping:
+                    call.stream_event(event, kind)
+            except Exception:  # an event without a hashable `type` attribute: decoded JSON, say
+                call.stream_event(event, None)
             yield event
     except GeneratorExit:
         # Left unread: closed by the application (`close`, or the end of a `with` block, end the call on their
         # own), or finalized when the generator is collected, wherever that happens (see the module's docstring).
-        end_later(call)
+        if not call.finished:
+            end_later(call)
         raise
     except BaseException as err:
         call.stream_ended("failed", err)
@@ -188,12 +194,17 @@ def observed(events: Iterator[Any], call: Call) -> Iterator[Any]:
 async def observed_async(events: AsyncIterator[Any], call: Call) -> AsyncIterator[Any]:
     try:
         async for event in events:
-            call.stream_event(event)
+            try:
+                if (kind := event.type) not in call.skipping:
+                    call.stream_event(event, kind)
+            except Exception:  # an event without a hashable `type` attribute: decoded JSON, say
+                call.stream_event(event, None)
             yield event
     except GeneratorExit:
         # Left unread: closed by the application (`close`, or the end of a `with` block, end the call on their
         # own), or finalized when the generator is collected, wherever that happens (see the module's docstring).
-        end_later(call)
+        if not call.finished:
+            end_later(call)
         raise
     except BaseException as err:
         call.stream_ended("failed", err)
