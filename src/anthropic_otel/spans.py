@@ -385,8 +385,6 @@ class CallSpan:
             start = sdk_compat.span_start_ns(span)
             if start is not None:
                 self.start_ns = start
-            # The SDK's table lacks some request parameters; they belong on the span from the start.
-            span.set_attributes(not_held(span, attributes()))
             return self.native
         except Exception:
             log.debug("Could not adopt the SDK's span", exc_info=True)
@@ -458,7 +456,14 @@ class CallSpan:
                     attributes[n.ERROR_TYPE] = record.error_type
                 if self.url is not None:
                     attributes.update(self.url)
-                span.set_attributes(attributes if native is None else not_held(span, attributes))
+                if native is not None:
+                    # The SDK's span has most of the call's attributes, request and response, but not all: those it
+                    # lacks are written with the record, in one set (nothing reads a span before it ends).
+                    request = start_attributes(
+                        record.request, record.provider, record.server_address, record.server_port, record.attribution
+                    )
+                    attributes = not_held(span, {**request, **attributes})
+                span.set_attributes(attributes)
                 if (anomaly := record.anomaly) is not None:
                     span.add_event(
                         n.ANOMALY_EVENT,
