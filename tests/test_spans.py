@@ -298,9 +298,8 @@ def test_a_span_another_library_proxies_is_held_by_a_proxy_of_the_plugins() -> N
 
 @pytest.mark.parametrize("how", ["class", "proxy"])
 def test_the_sdks_end_waits_for_the_record_and_keeps_the_time_the_sdk_asked_for(how: str) -> None:
-    span = sdk_span()
-    inner = span
-    held = held_by(how, span)
+    inner = sdk_span()
+    held = held_by(how, inner)
     held.end(end_time=inner.start_time + 5_000)
     assert not held.is_recording() and inner.end_time is None
     held.end(end_time=inner.start_time + 9_000)  # the SDK never ends it twice; a second end changes nothing

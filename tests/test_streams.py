@@ -299,11 +299,19 @@ def test_only_a_stream_left_unread_hands_its_call_to_the_plugins_thread(
     """A stream read to its end has ended its call: collecting it queues nothing (which would wake the plugin's
     thread for every stream); one dropped after its first event is queued (by its response's collection, and on
     older SDKs by its events' generator too: the call ends once)."""
+    import queue
+
     from anthropic_otel import streams
 
     queued: list[Any] = []
-    end_later = streams.end_later
-    monkeypatch.setattr(streams, "end_later", lambda call: (queued.append(call), end_later(call)))
+
+    class Recorded(queue.SimpleQueue):  # type: ignore[type-arg]
+        def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
+            queued.append(item[0])
+            super().put(item)
+
+    streams.end_dropped()  # what earlier tests left is ended before the queue is swapped
+    monkeypatch.setattr(streams, "DROPPED", Recorded())
     client = anthropic.Anthropic(base_url=fake.base_url, api_key="k", max_retries=0)
     body: dict[str, Any] = {"model": MODEL, "max_tokens": 100, "messages": USER, "stream": True}
     fake.enqueue(Reply.message("read to the end", id="msg_read"), Reply.message("left unread", id="msg_left"))

@@ -49,8 +49,7 @@ def watch(response: Any, call: Call) -> None:
         entry = WATCHED.get(key)
         if entry is not None and entry[0] is ref:
             WATCHED.pop(key, None)
-            if not entry[1].finished:  # most streams are read to their end: their calls are over
-                end_later(entry[1])
+            end_later(entry[1])
 
     try:
         ENDER.ensure_started()
@@ -122,7 +121,10 @@ if hasattr(os, "register_at_fork"):
 
 
 def end_later(call: Call) -> None:
-    """Has the plugin's thread end `call`, as ended now. Takes no lock: safe inside the garbage collector."""
+    """Has the plugin's thread end `call`, as ended now, unless it has ended already (most streams are read to
+    their end: collecting them must not wake the thread). Takes no lock: safe inside the garbage collector."""
+    if call.finished:
+        return
     DROPPED.put((call, time.time_ns()))
     ENDER.wake.put(None)
 
@@ -182,8 +184,7 @@ def observed(events: Iterator[Any], call: Call) -> Iterator[Any]:
     except GeneratorExit:
         # Left unread: closed by the application (`close`, or the end of a `with` block, end the call on their
         # own), or finalized when the generator is collected, wherever that happens (see the module's docstring).
-        if not call.finished:
-            end_later(call)
+        end_later(call)
         raise
     except BaseException as err:
         call.stream_ended("failed", err)
@@ -203,8 +204,7 @@ async def observed_async(events: AsyncIterator[Any], call: Call) -> AsyncIterato
     except GeneratorExit:
         # Left unread: closed by the application (`close`, or the end of a `with` block, end the call on their
         # own), or finalized when the generator is collected, wherever that happens (see the module's docstring).
-        if not call.finished:
-            end_later(call)
+        end_later(call)
         raise
     except BaseException as err:
         call.stream_ended("failed", err)
